@@ -1,0 +1,77 @@
+"""The ``relightzoo`` command line: one click group whose subcommands load lazily.
+
+Each subcommand lives in its own module (``relightzoo/cli/<name>_cmd.py``) and is imported
+only when used, so ``relightzoo --help`` and ``relightzoo data info`` stay quick. User
+errors (:class:`relightzoo.errors.RelightzooError`) become one-line messages with exit
+status 1; set ``RELIGHTZOO_DEBUG=1`` to see their traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+import click
+
+from .. import __version__
+from ..errors import RelightzooError
+
+__all__ = ["main", "COMMANDS"]
+
+COMMANDS: dict[str, str] = {
+    "plugins": "relightzoo.cli.plugins_cmd:plugins",
+    "data": "relightzoo.cli.data_cmd:data",
+    "train": "relightzoo.cli.train_cmd:train",
+    "eval": "relightzoo.cli.eval_cmd:eval_",
+    "relight": "relightzoo.cli.relight_cmd:relight",
+    "ablate": "relightzoo.cli.ablate_cmd:ablate",
+    "bench": "relightzoo.cli.bench_cmd:bench",
+}
+"""Subcommand name -> ``module:attribute`` of its click command."""
+
+
+def _available(spec: str) -> bool:
+    module = spec.partition(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is invoked or listed,
+    and turns user errors into one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, spec in COMMANDS.items() if _available(spec)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None or not _available(spec):
+            return None
+        module, _, attr = spec.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RelightzooError as exc:
+            if os.environ.get("RELIGHTZOO_DEBUG"):
+                raise
+            raise click.ClickException(str(exc)) from None
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line (``warning: ...``) instead of Python's two-line form."""
+    return f"warning: {message}\n"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="relightzoo")
+def main() -> None:
+    """relightzoo: learn (pixel, light direction) -> RGB from light-stage photographs
+    and relight scenes under new lights, environment maps and resolutions.
+
+    DATA is a dataset folder (images + lights.txt or lights.json) or the name of a built-in
+    scene (``demo``). Set RELIGHTZOO_DEBUG=1 to see tracebacks of user errors.
+    """
+    if not os.environ.get("RELIGHTZOO_DEBUG"):
+        warnings.formatwarning = _format_warning
