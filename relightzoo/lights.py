@@ -105,7 +105,7 @@ def validate_directions(
     if below.any() and not allow_below_horizon:
         i = int(np.argmax(below))
         raise LightsError(
-            f"{source}: direction {i} ({format_direction(arr[i])}) is below the horizon (z < 0); "
+            f"{source}: direction {i} {format_direction(arr[i])} is below the horizon (z < 0); "
             "pass --allow-below-horizon to accept it"
         )
     return arr

@@ -1,0 +1,51 @@
+"""The relightzoo model zoo: encoders x activations x models, as plugins.
+
+Build by name::
+
+    from relightzoo.zoo import create_model
+    model = create_model("siren", encoder="fourier", activation="sine",
+                         encoder_args={"pixel_scale": 6.0}, hidden_layers=4)
+
+or hand in your own objects (an :class:`Encoder`, a :class:`Backbone`) instead of names.
+Plugins register through pluggy hooks (:data:`hookimpl`, :mod:`relightzoo.zoo.hookspecs`);
+third-party packages declare them under the entry-point group ``relightzoo``.
+"""
+
+from __future__ import annotations
+
+from .api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, RelightModel
+from .args import parse_kv, parse_value
+from .factory import (
+    DEFAULT_ACTIVATION,
+    DEFAULT_ENCODER,
+    build_from_spec,
+    create_activation,
+    create_encoder,
+    create_model,
+    get_plugin,
+    list_plugins,
+    model_spec,
+)
+from .hookspecs import hookimpl
+from .registry import PluginInfo
+
+__all__ = [
+    "Encoder",
+    "Backbone",
+    "RelightModel",
+    "CoordinateModel",
+    "DEFAULT_RENDER_CHUNK",
+    "DEFAULT_ENCODER",
+    "DEFAULT_ACTIVATION",
+    "PluginInfo",
+    "hookimpl",
+    "create_encoder",
+    "create_activation",
+    "create_model",
+    "list_plugins",
+    "get_plugin",
+    "model_spec",
+    "build_from_spec",
+    "parse_kv",
+    "parse_value",
+]

@@ -1,0 +1,234 @@
+"""Built-in activation backbones: a nonlinearity with the initialisation that belongs to it.
+
+- ``sine`` (SIREN, Sitzmann et al. 2020): ``sin(omega_0 (W x + b))``; first layer
+  ``W ~ U(-1/in, 1/in)``, hidden layers ``W ~ U(-sqrt(6/in)/omega_0, sqrt(6/in)/omega_0)``,
+  with separate omega_0 for the first and the hidden layers.
+- ``cosine``: ``cos(omega_0 (W x + b))`` with SIREN's weight initialisation and a bias that
+  puts the phase ``omega_0 b`` uniformly over a whole period. (SIREN's small bias would put
+  every pre-activation near 0, where cos is flat and even: outputs averaging about
+  ``exp(-1/2)`` instead of 0 and vanishing gradients. With a uniform phase, cos(z + U) has
+  exactly the distribution of sin(z + U), so the cosine network starts with the statistics
+  SIREN's analysis asks for, like random Fourier features.)
+- ``relu``: Kaiming-normal initialisation (fan in).
+- every other activation timm knows (``gelu``, ``silu``, ``tanh``, ...), from timm's layer
+  table, with Kaiming initialisation (Xavier for the saturating ones).
+
+Speed: the sine layer is the training hot path. It keeps SIREN's parameterisation (the
+parameters are W and b, so Adam's steps, and therefore training, match the classic code)
+and computes ``sin(addmm(omega b, x, (omega W)^T))``: scaling the small weight matrix costs
+``in x out`` operations per step, against ``batch x in x out`` for the matrix multiply,
+instead of scaling the ``batch x out`` activations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from timm.layers import get_act_layer
+from timm.layers.create_act import _ACT_LAYER_DEFAULT
+from torch import nn
+
+from relightzoo.errors import PluginError
+from relightzoo.zoo import Backbone, hookimpl
+
+__all__ = [
+    "PeriodicLayer",
+    "SineBackbone",
+    "CosineBackbone",
+    "DenseLayer",
+    "ReluBackbone",
+    "TimmBackbone",
+    "TIMM_ACTIVATIONS",
+    "register_activations",
+]
+
+
+class _PeriodicInPlace(torch.autograd.Function):
+    """sin or cos computed in place on the matrix product, its derivative kept for backward.
+
+    Autograd's own ``torch.sin`` keeps the pre-activation, allocates the output, and in
+    backward allocates ``cos(z)`` and then ``grad * cos(z)``. Here the derivative is computed
+    in forward, the pre-activation buffer becomes the output, and backward is one multiply.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, is_cos: bool) -> torch.Tensor:
+        if is_cos:
+            derivative = torch.sin(z).neg_()
+            out = z.cos_()
+        else:
+            derivative = torch.cos(z)
+            out = z.sin_()
+        ctx.mark_dirty(z)
+        ctx.save_for_backward(derivative)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative, None
+
+
+class PeriodicLayer(nn.Linear):
+    """``f(omega (W x + b))`` for ``f`` = sin or cos; parameters stored as in SIREN."""
+
+    def __init__(self, in_features: int, out_features: int, omega: float, fn: str = "sin") -> None:
+        super().__init__(in_features, out_features)
+        if fn not in ("sin", "cos"):
+            raise ValueError(f"fn must be 'sin' or 'cos', got {fn!r}")
+        self.omega = float(omega)
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.omega
+        b = self.bias * self.omega
+        z = torch.addmm(b, x, w.t()) if x.dim() == 2 else F.linear(x, w, b)
+        if torch.is_grad_enabled() and z.requires_grad:
+            return _PeriodicInPlace.apply(z, self.fn == "cos")
+        return z.sin_() if self.fn == "sin" else z.cos_()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, omega={self.omega:g}, fn={self.fn}"
+
+
+def _check_omega(name: str, **omegas: float) -> None:
+    for key, value in omegas.items():
+        if not math.isfinite(value) or value <= 0:
+            raise PluginError(f"activation {name!r}: {key} must be a positive number, got {value}")
+
+
+class SineBackbone(Backbone):
+    """SIREN: sin(omega_0 (W x + b)) with SIREN's uniform initialisation."""
+
+    name = "sine"
+    fn = "sin"
+
+    def __init__(self, first_omega_0: float = 30.0, hidden_omega_0: float = 30.0) -> None:
+        _check_omega(self.name, first_omega_0=first_omega_0, hidden_omega_0=hidden_omega_0)
+        self.first_omega_0 = float(first_omega_0)
+        self.hidden_omega_0 = float(hidden_omega_0)
+
+    def layer(self, in_features: int, out_features: int, *, first: bool) -> nn.Module:
+        omega = self.first_omega_0 if first else self.hidden_omega_0
+        layer = PeriodicLayer(in_features, out_features, omega, self.fn)
+        with torch.no_grad():
+            bound = 1.0 / in_features if first else math.sqrt(6.0 / in_features) / omega
+            layer.weight.uniform_(-bound, bound)
+            self.init_bias(layer, omega)
+        return layer
+
+    def init_bias(self, layer: PeriodicLayer, omega: float) -> None:
+        """SIREN keeps torch's default bias, U(-1/sqrt(in), 1/sqrt(in))."""
+
+    def init_head(self, head: nn.Linear) -> None:
+        """SIREN's last linear layer: the hidden-layer uniform bound."""
+        bound = math.sqrt(6.0 / head.in_features) / self.hidden_omega_0
+        with torch.no_grad():
+            head.weight.uniform_(-bound, bound)
+
+    def describe(self) -> dict:
+        return {"first_omega_0": self.first_omega_0, "hidden_omega_0": self.hidden_omega_0}
+
+
+class CosineBackbone(SineBackbone):
+    """cos(omega_0 (W x + b)): SIREN's weight init, phase omega_0 b uniform over a period."""
+
+    name = "cosine"
+    fn = "cos"
+
+    def init_bias(self, layer: PeriodicLayer, omega: float) -> None:
+        layer.bias.uniform_(-math.pi / omega, math.pi / omega)
+
+
+class DenseLayer(nn.Linear):
+    """A linear map followed by an activation module."""
+
+    def __init__(self, in_features: int, out_features: int, act: nn.Module) -> None:
+        super().__init__(in_features, out_features)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(F.linear(x, self.weight, self.bias))
+
+
+class ReluLayer(nn.Linear):
+    """``relu(W x + b)``, computed in place on the matrix product's output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.addmm(self.bias, x, self.weight.t()) if x.dim() == 2 else F.linear(x, self.weight, self.bias)
+        return torch.relu_(z)
+
+
+class ReluBackbone(Backbone):
+    """ReLU with Kaiming-normal initialisation (fan in)."""
+
+    name = "relu"
+
+    def layer(self, in_features: int, out_features: int, *, first: bool) -> nn.Module:
+        layer = ReluLayer(in_features, out_features)
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", mode="fan_in")
+        return layer
+
+    def init_head(self, head: nn.Linear) -> None:
+        nn.init.xavier_uniform_(head.weight)
+        nn.init.zeros_(head.bias)
+
+
+_XAVIER = {"tanh", "sigmoid", "hard_sigmoid", "hardsigmoid", "identity"}
+_GAINS = {"leaky_relu": "leaky_relu", "selu": "selu", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+class TimmBackbone(Backbone):
+    """Any activation in timm's layer table, with Kaiming init (Xavier for saturating ones)."""
+
+    def __init__(self, act_name: str) -> None:
+        self.act_name = act_name
+        self.name = act_name.replace("_", "-")
+        self.act_layer = get_act_layer(act_name)
+
+    def layer(self, in_features: int, out_features: int, *, first: bool) -> nn.Module:
+        layer = DenseLayer(in_features, out_features, self.act_layer())
+        if self.act_name in _XAVIER:
+            nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain(_GAINS.get(self.act_name, "linear")))
+            nn.init.zeros_(layer.bias)
+        else:
+            nn.init.kaiming_normal_(layer.weight, nonlinearity=_GAINS.get(self.act_name, "relu"), mode="fan_in")
+        return layer
+
+    def init_head(self, head: nn.Linear) -> None:
+        nn.init.xavier_uniform_(head.weight)
+        nn.init.zeros_(head.bias)
+
+
+_SKIP = {"relu", "hardsigmoid", "hardswish"}  # our own relu; timm's spelling aliases of hard_*
+TIMM_ACTIVATIONS: list[str] = sorted(n for n in _ACT_LAYER_DEFAULT if n not in _SKIP)
+"""timm activation names registered as plugins (``leaky_relu`` is registered as ``leaky-relu``)."""
+
+
+def _timm_factory(act_name: str):
+    """A no-argument factory for one timm activation (so `plugins` shows no defaults)."""
+
+    def factory() -> TimmBackbone:
+        return TimmBackbone(act_name)
+
+    factory.__name__ = f"timm_{act_name}"
+    return factory
+
+
+def _timm_description(act_name: str) -> str:
+    cls = _ACT_LAYER_DEFAULT[act_name]
+    init = "Xavier" if act_name in _XAVIER else "Kaiming"
+    alias = " (alias of silu)" if act_name == "swish" else ""
+    return f"timm's {act_name} ({cls.__name__}){alias}, {init} init"
+
+
+@hookimpl
+def register_activations(register):
+    """The built-in activations: sine, cosine, relu and timm's table."""
+    register("sine", SineBackbone, "SIREN sin(omega_0 (Wx+b)), SIREN init; omega_0 for first and hidden layers")
+    register("cosine", CosineBackbone, "cos(omega_0 (Wx+b)), SIREN weight init, phase uniform over a period")
+    register("relu", ReluBackbone, "ReLU with Kaiming-normal init")
+    for act_name in TIMM_ACTIVATIONS:
+        register(act_name, _timm_factory(act_name), _timm_description(act_name))

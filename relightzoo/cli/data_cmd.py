@@ -1,0 +1,130 @@
+"""``relightzoo data``: inspect datasets, convert light files, render new datasets.
+
+``render`` lives in :mod:`relightzoo.cli.render_cmd` and is imported only when it is called,
+so ``data info`` never loads the renderer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import click
+
+__all__ = ["data"]
+
+_FORMATS = ["cartesian", "spherical", "spherical-deg"]
+_LAZY = {"render": ("relightzoo.cli.render_cmd", "render")}
+
+
+class _DataGroup(click.Group):
+    """The ``data`` group: its own commands, plus ``render`` loaded on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        lazy = [n for n, (mod, _) in _LAZY.items() if importlib.util.find_spec(mod) is not None]
+        return sorted(set(super().list_commands(ctx)) | set(lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in _LAZY:
+            mod, attr = _LAZY[name]
+            if importlib.util.find_spec(mod) is not None:
+                cmd = getattr(importlib.import_module(mod), attr)
+        return cmd
+
+
+@click.group(cls=_DataGroup)
+def data() -> None:
+    """Inspect OLAT datasets, convert light files, render new datasets.
+
+    DATA is a folder of PNG/JPEG images plus lights.txt (one direction per image, in sorted
+    file-name order) or lights.json (file name -> direction), or a built-in scene (demo).
+    """
+
+
+@data.command("info")
+@click.argument("data_arg", metavar="DATA")
+@click.option("--json", "json_", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--lights-format", type=click.Choice(_FORMATS), default=None,
+              help="Read lights.txt in this format, overriding its header.")
+@click.option("--allow-below-horizon", is_flag=True, help="Accept light directions with z < 0.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save a picture of the light positions (and a few images) to this PNG.")
+@click.option("--thumbnails", type=click.IntRange(0, 12), default=4, show_default=True,
+              help="How many images to show under the --plot picture.")
+def info(data_arg: str, json_: bool, lights_format: str | None, allow_below_horizon: bool,
+         plot_path: Path | None, thumbnails: int) -> None:
+    """Count, resolution, bit depth and light coverage of DATA, with a map of its lights."""
+    from ..console import console, print_json
+    from ..data import load_dataset
+    from .lightplot import png_plot, text_plot
+
+    ds = load_dataset(data_arg, allow_below_horizon=allow_below_horizon, lights_format=lights_format)
+    summary = ds.describe()
+    if plot_path is not None:
+        picks = _spread(len(ds), thumbnails)
+        thumbs = list(zip(picks, ds.images(picks).numpy())) if picks else []
+        title = f"{summary['source']}: {len(ds)} lights, {summary['resolution']}"
+        png_plot(plot_path, ds.lights, thumbs, title=title)
+        summary["plot"] = str(plot_path)
+    if json_:
+        print_json(summary)
+        return
+    p, a = summary["polar_deg"], summary["azimuth_deg"]
+    rows = [
+        ("source", summary["source"]),
+        ("images", f"{summary['count']} ({summary['width']} x {summary['height']}, "
+                   f"{summary['bit_depth']}-bit, {summary['memory_mb']} MB in memory)"),
+        ("lights file", str(summary["lights_file"])),
+        ("polar", f"{p[0]:.1f} .. {p[1]:.1f} deg (0 = overhead, 90 = horizon)"),
+        ("azimuth", f"{a[0]:.1f} .. {a[1]:.1f} deg"),
+        ("spacing", f"{summary['spacing_deg']:.2f} deg median to the nearest light"),
+    ]
+    for key, value in rows:
+        console.print(f"{key:<12} {value}", markup=False, highlight=False, soft_wrap=True)
+    console.print("", markup=False)
+    console.print(text_plot(ds.lights), markup=False, highlight=False, soft_wrap=True)
+    if plot_path is not None:
+        console.print(f"wrote {plot_path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)``."""
+    k = min(k, n)
+    if k <= 0:
+        return []
+    return sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+
+
+@data.command("convert")
+@click.argument("lights_in", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("lights_out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "to_fmt", type=click.Choice(_FORMATS), default="cartesian", show_default=True,
+              help="Format to write.")
+@click.option("--from", "from_fmt", type=click.Choice(_FORMATS), default=None,
+              help="Format to read (default: from the file's header, else 3 columns = cartesian, 2 = radians).")
+def convert(lights_in: Path, lights_out: Path, to_fmt: str, from_fmt: str | None) -> None:
+    """Convert a light file between cartesian and spherical (radians or degrees), .txt or .json.
+
+    Writing a .json needs image names: they come from a .json input, or else from the images
+    beside LIGHTS_IN (one per line, in sorted order).
+    """
+    from ..console import console
+    from ..data.dataset import list_images
+    from ..data.lightfile import read_lights_file, write_lights_file
+    from ..errors import DataError
+    from ..lights import validate_directions
+
+    table = read_lights_file(lights_in, fmt=from_fmt)
+    dirs = validate_directions(table.dirs, allow_below_horizon=True, source=lights_in.name)
+    names = table.names
+    if lights_out.suffix.lower() == ".json" and names is None:
+        folder = lights_in.resolve().parent
+        names = list_images(folder)
+        if len(names) != len(dirs):
+            raise DataError(
+                f"writing {lights_out.name} needs one image name per light: {lights_in.name} has {len(dirs)} "
+                f"lights but {folder} holds {len(names)} images"
+            )
+    write_lights_file(lights_out, dirs, to_fmt, names=names)
+    console.print(f"wrote {len(dirs)} lights to {lights_out} ({table.fmt} -> {to_fmt})", markup=False, highlight=False, soft_wrap=True)

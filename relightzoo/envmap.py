@@ -1,0 +1,578 @@
+"""Environment maps: load them, reduce them to directional lights, relight a model under them.
+
+Light transport is linear, so a scene under an environment map is an integral of the scene's
+one-light images over the sphere of directions. A relighting model renders those one-light
+images, and this module turns the integral into a weighted sum of ``K`` renders.
+
+Files. :func:`load_envmap` reads PNG/JPEG (taken as sRGB and linearised), Radiance ``.hdr``
+(RGBE, flat or run-length encoded scanlines) and ``.npy`` float arrays, always as linear
+radiance ``[H, W, 3]`` float32. :func:`write_hdr` writes ``.hdr`` files.
+
+Equirectangular convention (latitude-longitude, the same axes as :mod:`relightzoo.lights`):
+z is up, a direction's polar angle is ``phi = arccos z`` and its azimuth
+``theta = atan2(y, x)``. Row ``i`` of an ``H x W`` map covers polar angles
+``[i, i + 1] * pi / H``: the top row looks at the zenith (+z), the middle of the map is the
+horizon, the bottom row the nadir (-z). Column ``j`` covers azimuths
+``-pi + [j, j + 1] * 2 pi / W``: azimuth increases from -pi at the left edge through 0
+(the +x axis, the map's centre column) to +pi at the right edge; +y is a quarter of the way
+from the centre to the right edge. A map must be exactly twice as wide as it is tall.
+
+Lights come from above: the models learn directions on the upper hemisphere, so texels below
+the horizon (the bottom half of the map, ground bounce) are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .console import make_progress
+from .errors import DataError
+from .lights import fibonacci_hemisphere
+from .zoo.api import DEFAULT_RENDER_CHUNK
+
+__all__ = [
+    "ENVMAP_EXTENSIONS",
+    "DEFAULT_ENVMAP_K",
+    "load_envmap",
+    "write_hdr",
+    "srgb_to_linear",
+    "linear_to_srgb",
+    "envmap_directions",
+    "texel_solid_angles",
+    "envmap_to_lights",
+    "relight_envmap",
+    "EnvironmentLighting",
+]
+
+ENVMAP_EXTENSIONS = (".hdr", ".pic", ".png", ".jpg", ".jpeg", ".npy")
+"""File extensions (lower case) :func:`load_envmap` reads."""
+
+DEFAULT_ENVMAP_K = 64
+"""Directional lights an environment map is reduced to unless the caller asks for another K."""
+
+_ASSIGN_BLOCK = 1 << 22
+"""Texel x cell dot products computed at once when texels are assigned to cells (16 MB)."""
+
+
+# --------------------------------------------------------------------------------------------
+# colour encoding
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """The sRGB EOTF: encoded values in [0, 1] to linear values (IEC 61966-2-1)."""
+    c = np.asarray(c, dtype=np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`srgb_to_linear`; negative values become 0, values above 1 stay above 1."""
+    c = np.maximum(np.asarray(c, dtype=np.float32), 0.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.maximum(c, 0.0031308) ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# reading and writing
+
+
+def load_envmap(path: str | Path) -> np.ndarray:
+    """Read an equirectangular environment map as linear radiance ``[H, W, 3]`` float32.
+
+    PNG and JPEG (8 or 16 bit) are sRGB-encoded and are linearised with the sRGB EOTF;
+    Radiance ``.hdr``/``.pic`` files and ``.npy`` arrays (``[H, W, 3]`` or gray ``[H, W]``)
+    already hold linear radiance. The ``EXPOSURE`` line of an ``.hdr`` header is ignored, as
+    most readers do. Raises :class:`DataError` with one line when the file is missing, cannot
+    be read, is empty, holds negative or non-finite values, or is not twice as wide as tall.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"environment map {path} not found")
+    if path.is_dir():
+        raise DataError(f"environment map {path} is a folder; give an image file")
+    suffix = path.suffix.lower()
+    if suffix in (".hdr", ".pic"):
+        env = _read_hdr(path)
+    elif suffix in (".png", ".jpg", ".jpeg"):
+        env = _read_srgb_image(path)
+    elif suffix == ".npy":
+        env = _read_npy(path)
+    else:
+        raise DataError(
+            f"environment map {path.name}: unsupported file type {suffix or '(none)'!r}; "
+            f"use {', '.join(ENVMAP_EXTENSIONS)}"
+        )
+    return _check_envmap(env, path.name)
+
+
+def _check_envmap(env: np.ndarray, name: str) -> np.ndarray:
+    """Validate a radiance array (shape, 2:1, finite, non-negative) and return it as float32."""
+    env = np.asarray(env)
+    if env.ndim == 2:
+        env = np.repeat(env[..., None], 3, axis=-1)
+    if env.ndim == 3 and env.shape[-1] == 1:
+        env = np.repeat(env, 3, axis=-1)
+    if env.ndim != 3 or env.shape[-1] != 3:
+        raise DataError(f"environment map {name}: expected an RGB image [H, W, 3], got shape {list(env.shape)}")
+    h, w = env.shape[:2]
+    if h == 0 or w == 0:
+        raise DataError(f"environment map {name} is empty ({w} x {h} texels)")
+    if w != 2 * h:
+        raise DataError(
+            f"environment map {name} is {w} x {h} (width x height); an equirectangular map must be "
+            f"exactly twice as wide as it is tall, e.g. {2 * h} x {h}"
+        )
+    env = env.astype(np.float32, copy=False)
+    if not np.isfinite(env).all():
+        raise DataError(f"environment map {name} holds NaN or infinite values")
+    if (env < 0).any():
+        raise DataError(f"environment map {name} holds negative radiance (min {float(env.min()):.4g})")
+    return env
+
+
+def _read_srgb_image(path: Path) -> np.ndarray:
+    from .data.images import read_image, to_float  # the data layer's PNG/JPEG reader (8 and 16 bit)
+
+    try:
+        img = read_image(path)
+    except DataError:
+        raise DataError(
+            f"cannot read environment map {path.name}: not a valid PNG/JPEG image (truncated or corrupt?)"
+        ) from None
+    return srgb_to_linear(to_float(img))
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise DataError(f"cannot read environment map {path.name}: {exc.strerror or exc}") from None
+    if magic != b"\x93NUMPY":
+        raise DataError(f"cannot read environment map {path.name}: not a .npy array file")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot read environment map {path.name}: {reason}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise DataError(f"cannot read environment map {path.name}: expected a numeric array, got {getattr(arr, 'dtype', type(arr))}")
+    return arr
+
+
+_RESOLUTION = re.compile(rb"^([-+])Y\s+(\d+)\s+([-+])X\s+(\d+)$")
+
+
+def _read_hdr(path: Path) -> np.ndarray:
+    """Decode a Radiance RGBE file: header lines, a blank line, the resolution line, scanlines.
+
+    Each scanline is either flat (4 bytes a pixel) or, for widths 8..32767, new-style
+    run-length encoded: the bytes 2, 2, width (16 bit), then each of R, G, B, E as runs
+    (a count byte above 128 repeats the next byte count - 128 times) and literals (a count
+    byte 1..128 followed by that many bytes). Old-style RLE (pixels 1, 1, 1, n) is not
+    expanded; Radiance has not written it for decades.
+    """
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read environment map {name}: {exc.strerror or exc}") from None
+    if not (data.startswith(b"#?") or data.startswith(b"FORMAT=")):
+        raise DataError(f"cannot read environment map {name}: not a Radiance .hdr file (no '#?RADIANCE' header)")
+    end = data.find(b"\n\n")
+    if end < 0:
+        raise DataError(f"cannot read environment map {name}: the .hdr header never ends (truncated?)")
+    for line in data[:end].split(b"\n"):
+        if line.startswith(b"FORMAT=") and line.strip() != b"FORMAT=32-bit_rle_rgbe":
+            fmt = line[7:].strip().decode("ascii", "replace")
+            raise DataError(f"environment map {name}: .hdr pixel format {fmt!r} is not supported; use 32-bit_rle_rgbe")
+    nl = data.find(b"\n", end + 2)
+    res_line = data[end + 2 : nl if nl >= 0 else len(data)].strip()
+    m = _RESOLUTION.match(res_line)
+    if m is None:
+        shown = res_line[:40].decode("ascii", "replace")
+        raise DataError(f"cannot read environment map {name}: unsupported .hdr resolution line {shown!r} (expected '-Y H +X W')")
+    h, w = int(m.group(2)), int(m.group(4))
+    body = memoryview(data)[nl + 1 :] if nl >= 0 else memoryview(b"")
+    if h == 0 or w == 0:
+        rgbe = np.zeros((h, w, 4), dtype=np.uint8)
+    else:
+        rgbe = _decode_scanlines(body, h, w, name)
+    if m.group(1) == b"+":  # rows stored bottom to top
+        rgbe = rgbe[::-1]
+    if m.group(3) == b"-":  # columns stored right to left
+        rgbe = rgbe[:, ::-1]
+    return _rgbe_to_float(rgbe)
+
+
+def _decode_scanlines(body: memoryview, h: int, w: int, name: str) -> np.ndarray:
+    out = np.empty((h, w, 4), dtype=np.uint8)
+    buf = np.frombuffer(body, dtype=np.uint8)
+    n = len(buf)
+    pos = 0
+    truncated = f"cannot read environment map {name}: the .hdr pixel data is truncated or corrupt"
+    for row in range(h):
+        if pos + 4 > n:
+            raise DataError(truncated)
+        rle = 8 <= w <= 0x7FFF and buf[pos] == 2 and buf[pos + 1] == 2 and not (buf[pos + 2] & 0x80)
+        if not rle:
+            if pos + 4 * w > n:
+                raise DataError(truncated)
+            out[row] = buf[pos : pos + 4 * w].reshape(w, 4)
+            pos += 4 * w
+            continue
+        if (int(buf[pos + 2]) << 8 | int(buf[pos + 3])) != w:
+            raise DataError(f"cannot read environment map {name}: scanline {row} has the wrong length (corrupt .hdr)")
+        pos += 4
+        for ch in range(4):
+            col = 0
+            dest = out[row, :, ch]
+            while col < w:
+                if pos >= n:
+                    raise DataError(truncated)
+                count = int(buf[pos])
+                if count > 128:
+                    count -= 128
+                    if col + count > w or pos + 1 >= n:
+                        raise DataError(truncated)
+                    dest[col : col + count] = buf[pos + 1]
+                    pos += 2
+                else:
+                    if count == 0 or col + count > w or pos + 1 + count > n:
+                        raise DataError(truncated)
+                    dest[col : col + count] = buf[pos + 1 : pos + 1 + count]
+                    pos += 1 + count
+                col += count
+    return out
+
+
+def _rgbe_to_float(rgbe: np.ndarray) -> np.ndarray:
+    """RGBE bytes ``[..., 4]`` to float32 RGB: ``(m + 0.5) * 2 ** (e - 136)``, 0 where e = 0."""
+    e = rgbe[..., 3].astype(np.int32)
+    scale = np.where(e > 0, np.ldexp(1.0, e - 136), 0.0).astype(np.float32)
+    return ((rgbe[..., :3].astype(np.float32) + 0.5) * scale[..., None]).astype(np.float32)
+
+
+def _float_to_rgbe(rgb: np.ndarray) -> np.ndarray:
+    """Float RGB ``[..., 3]`` to RGBE bytes, Radiance's ``setcolr``: shared exponent of the largest channel."""
+    rgb = rgb.astype(np.float64)
+    v = rgb.max(axis=-1)
+    mant, exp = np.frexp(v)
+    ok = v >= 1e-32
+    scale = np.where(ok, mant * 256.0 / np.where(ok, v, 1.0), 0.0)
+    out = np.zeros(rgb.shape[:-1] + (4,), dtype=np.uint8)
+    out[..., :3] = np.clip(np.floor(rgb * scale[..., None]), 0, 255).astype(np.uint8)
+    out[..., 3] = np.where(ok, np.clip(exp + 128, 0, 255), 0).astype(np.uint8)
+    return out
+
+
+def write_hdr(path: str | Path, array: np.ndarray) -> None:
+    """Write linear radiance ``[H, W, 3]`` (or gray ``[H, W]``) as a Radiance ``.hdr`` file.
+
+    Scanlines are written flat (uncompressed RGBE), which every reader accepts. The file is
+    written to a temporary name and moved into place, so a crash never leaves half a file.
+    Raises :class:`DataError` for the wrong shape or negative / non-finite values.
+    """
+    path = Path(path)
+    arr = np.asarray(array, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise DataError(f"{path.name}: expected radiance of shape [H, W, 3], got {list(arr.shape)}")
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise DataError(f"{path.name}: radiance must be finite and non-negative")
+    h, w = arr.shape[:2]
+    header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {h} +X {w}\n".encode("ascii")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(header + _float_to_rgbe(arr).tobytes())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# geometry
+
+
+def _row_polar_edges(h: int) -> np.ndarray:
+    return np.arange(h + 1, dtype=np.float64) * (math.pi / h)
+
+
+def envmap_directions(h: int, w: int) -> np.ndarray:
+    """Unit vectors ``[h, w, 3]`` (float64) toward the centre of each texel of an ``h x w`` map.
+
+    Texel ``(i, j)`` has polar angle ``(i + 0.5) * pi / h`` and azimuth
+    ``-pi + (j + 0.5) * 2 pi / w`` (see the module docstring for the convention).
+    """
+    phi = (np.arange(h, dtype=np.float64) + 0.5) * (math.pi / h)
+    theta = -math.pi + (np.arange(w, dtype=np.float64) + 0.5) * (2 * math.pi / w)
+    sp = np.sin(phi)[:, None]
+    return np.stack(
+        [sp * np.cos(theta)[None, :], sp * np.sin(theta)[None, :], np.broadcast_to(np.cos(phi)[:, None], (h, w))], -1
+    )
+
+
+def texel_solid_angles(h: int, w: int) -> np.ndarray:
+    """Solid angle ``[h, w]`` (steradians, float64) each texel covers; they sum to 4 pi.
+
+    The exact integral of ``sin(phi) dphi dtheta`` over the texel:
+    ``(2 pi / w) * (cos phi_top - cos phi_bottom)``, the same for every texel of a row.
+    """
+    edges = np.cos(_row_polar_edges(h))
+    row = (edges[:-1] - edges[1:]) * (2 * math.pi / w)
+    return np.broadcast_to(row[:, None], (h, w)).copy()
+
+
+def _upper_solid_angles(h: int, w: int) -> np.ndarray:
+    """Per-row solid angle ``[h]`` of each texel's part above the horizon (a row crossing it counts half)."""
+    edges = np.cos(np.minimum(_row_polar_edges(h), math.pi / 2))
+    return (edges[:-1] - edges[1:]) * (2 * math.pi / w)
+
+
+# --------------------------------------------------------------------------------------------
+# reduction to directional lights
+
+
+def envmap_to_lights(envmap: np.ndarray, k: int = DEFAULT_ENVMAP_K) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce the upper hemisphere of a map to at most ``k`` directional lights.
+
+    The upper-hemisphere texels are split into ``k`` cells, each texel going to the nearest of
+    :func:`relightzoo.lights.fibonacci_hemisphere` ``(k)``. A cell becomes one light:
+
+    - its weight (per RGB channel) is the sum over its texels of radiance x solid angle, so the
+      weights integrate the map: a constant map of radiance ``c`` gives weights summing to
+      ``2 pi c``;
+    - its direction is the mean of its texels' directions weighted by radiance (the channel
+      sum) x solid angle, normalised, so a single bright texel becomes exactly one light in
+      that texel's direction and a sun keeps its position instead of snapping to a cell centre.
+
+    Cells with no light (all texels black) are dropped, so fewer than ``k`` lights may come
+    back. Texels below the horizon are ignored: the models learn lights from above only.
+
+    Returns ``(dirs [k', 3], weights [k', 3])`` as float64 arrays, in cell order.
+    """
+    env = _check_envmap(envmap, "array")
+    k = int(k)
+    if k < 1:
+        raise DataError(f"an environment map needs at least 1 light (K), got {k}")
+    h, w = env.shape[:2]
+    omega_rows = _upper_solid_angles(h, w)
+    rows = np.flatnonzero(omega_rows > 0)
+    dirs = envmap_directions(h, w)[rows].reshape(-1, 3)
+    omega = np.repeat(omega_rows[rows], w)
+    flux = env[rows].reshape(-1, 3).astype(np.float64) * omega[:, None]  # radiance x solid angle
+    strength = flux.sum(axis=1)
+    lit = strength > 0
+    dirs, flux, strength = dirs[lit], flux[lit], strength[lit]
+
+    centres = fibonacci_hemisphere(k).astype(np.float32)
+    cells = np.empty(len(dirs), dtype=np.int64)
+    block = max(1, _ASSIGN_BLOCK // k)
+    dirs32 = dirs.astype(np.float32)
+    for s in range(0, len(dirs), block):
+        cells[s : s + block] = np.argmax(dirs32[s : s + block] @ centres.T, axis=1)
+
+    weights = np.stack([np.bincount(cells, weights=flux[:, c], minlength=k) for c in range(3)], -1)
+    mean_dir = np.stack([np.bincount(cells, weights=dirs[:, c] * strength, minlength=k) for c in range(3)], -1)
+    keep = weights.sum(axis=1) > 0
+    norms = np.linalg.norm(mean_dir, axis=1, keepdims=True)
+    # A cell whose texels' directions cancel out (impossible for cells this small) falls back to its centre.
+    fallback = keep & (norms[:, 0] < 1e-12)
+    mean_dir[fallback] = centres[fallback]
+    norms[fallback] = 1.0
+    out_dirs = mean_dir[keep] / norms[keep]
+    return out_dirs, weights[keep]
+
+
+# --------------------------------------------------------------------------------------------
+# relighting
+
+
+def relight_envmap(
+    model: Any,
+    envmap: np.ndarray | str | Path,
+    *,
+    k: int = DEFAULT_ENVMAP_K,
+    height: int,
+    width: int,
+    exposure: float | str = 1.0,
+    chunk_lights: int = 8,
+    decode_srgb: bool = False,
+    render_chunk: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Render ``model`` under an environment map (an array from :func:`load_envmap` or a path).
+
+    The map is reduced to ``k' <= k`` lights by :func:`envmap_to_lights` and the image is::
+
+        image = exposure / pi * sum_i weights[i] * model.render(dirs[i])
+
+    with ``weights[i]`` the radiance x solid angle (per RGB channel) of light ``i``'s cell.
+    The factor ``1 / pi`` reads a model's one-light render as the scene under a light of the
+    same irradiance as a uniform sky of radiance 1 (which delivers irradiance pi to a surface
+    facing up). So a white map of value 1 lights a surface facing up exactly as brightly as
+    the overhead light does (a Lambertian pixel keeps its albedo; the whole image is twice the
+    hemisphere average of the renders). For any map, a surface facing up shows its albedo
+    times the cosine-weighted mean radiance of the sky: an 8-bit sky photo (linearised
+    values at most 1) never overexposes and comes out darker than the captures in proportion
+    to how dark the sky is, while HDR maps with a sun give values far above 1 (``info``
+    reports the clipped fraction).
+
+    ``exposure="auto"`` picks ``exposure = pi / E`` with ``E = sum_i lum(weights[i]) *
+    max(0, dirs[i].z)`` the luminance of the irradiance the reduced lights deliver to a
+    surface facing up, so that any map, LDR or HDR, lights that surface as brightly as the
+    white sky of radiance 1 does, keeping the map's colour and direction (and a uniform white
+    map of 1 gets exposure 1 up to the discretisation). ``info["exposure"]`` states the value
+    used, to repeat it for another frame or map.
+
+    Renders are summed ``chunk_lights`` lights at a time, so memory holds one chunk of images,
+    never all ``k'``. A model that offers ``relight_envmap(dirs [k', 3], weights [k', 3],
+    height, width) -> [H, W, 3]`` (the weighted sum, no scaling; e.g. a low-rank model) is
+    asked for that instead. With ``decode_srgb`` the renders are taken to be sRGB-encoded:
+    they are linearised before summing and the result is encoded back (the fast path is then
+    not used, since it sums in the model's own encoding). ``render_chunk`` is passed on to
+    ``model.render`` as its ``chunk`` (samples per forward pass) when given. Directions go to
+    the device of the model's parameters; images come back to the CPU.
+
+    Returns ``(image [H, W, 3] float32, info)``; ``info`` holds ``k_requested``, ``k_used``,
+    ``total_weight`` (per channel), ``exposure`` (the number used), ``scale`` (exposure / pi), ``path``
+    (``"model"`` or ``"sum"``), ``clipped_fraction`` (values above 1) and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    if isinstance(envmap, (str, Path)):
+        envmap = load_envmap(envmap)
+    else:
+        envmap = _check_envmap(envmap, "array")
+    height, width, chunk_lights = int(height), int(width), int(chunk_lights)
+    if height < 1 or width < 1:
+        raise DataError(f"output size must be positive, got {width} x {height}")
+    _check_exposure(exposure)
+    if chunk_lights < 1:
+        raise DataError(f"chunk_lights must be at least 1, got {chunk_lights}")
+    dirs, weights = envmap_to_lights(envmap, k)
+    if len(dirs) == 0:
+        raise DataError("the environment map is black above the horizon: there is no light to relight with")
+    if exposure == "auto":
+        irradiance = float((weights @ _LUMINANCE) @ np.maximum(dirs[:, 2], 0.0))
+        if irradiance <= 0:
+            raise DataError("exposure 'auto': the environment map sends no light onto a surface facing up; give a number")
+        exposure = math.pi / irradiance
+    scale = float(exposure) / math.pi
+    d = torch.as_tensor(dirs, dtype=torch.float32)
+    wt = torch.as_tensor(weights, dtype=torch.float32)
+    device = _model_device(model)
+    render_kwargs = {} if render_chunk is None else {"chunk": int(render_chunk)}
+
+    fast = getattr(model, "relight_envmap", None)
+    if callable(fast) and not decode_srgb:
+        with torch.no_grad():
+            total = torch.as_tensor(fast(d.to(device), wt.to(device), height, width)).detach().float().cpu()
+        if tuple(total.shape) != (height, width, 3):
+            raise TypeError(f"{type(model).__name__}.relight_envmap returned shape {list(total.shape)}, expected {[height, width, 3]}")
+        path = "model"
+    else:
+        total = torch.zeros(height, width, 3, dtype=torch.float32)
+        with make_progress(transient=True, disable=not progress) as bar:
+            task = bar.add_task(f"environment map, {len(d)} lights", total=len(d))
+            for s in range(0, len(d), chunk_lights):
+                with torch.no_grad():
+                    imgs = torch.as_tensor(model.render(d[s : s + chunk_lights].to(device), height, width, **render_kwargs))
+                imgs = imgs.detach().float().cpu()
+                if decode_srgb:
+                    imgs = torch.from_numpy(srgb_to_linear(imgs.numpy()))
+                total += torch.einsum("lhwc,lc->hwc", imgs, wt[s : s + chunk_lights])
+                bar.advance(task, len(imgs))
+        path = "sum"
+    image = (total * scale).numpy().astype(np.float32)
+    if decode_srgb:
+        image = linear_to_srgb(image)
+    info = {
+        "k_requested": int(k),
+        "k_used": int(len(d)),
+        "total_weight": [float(v) for v in weights.sum(axis=0)],
+        "exposure": float(exposure),
+        "scale": scale,
+        "path": path,
+        "clipped_fraction": float((image > 1.0).mean()),
+        "seconds": time.perf_counter() - t0,
+    }
+    return image, info
+
+
+_LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
+"""Rec. 709 / sRGB luminance weights of linear R, G, B."""
+
+
+def _check_exposure(exposure: float | str) -> None:
+    if exposure == "auto":
+        return
+    try:
+        ok = math.isfinite(float(exposure)) and float(exposure) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DataError(f"exposure must be a positive number or 'auto', got {exposure!r}")
+
+
+def _model_device(model: Any) -> torch.device:
+    """The device of a model's first parameter; the CPU for parameter-free models."""
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
+class EnvironmentLighting:
+    """An environment map as a lighting source for :func:`relightzoo.relight.relight`.
+
+    Follows the ``Lighting`` protocol of :mod:`relightzoo.relight`: ``render(model, height,
+    width, *, chunk)`` returns one image ``[H, W, 3]`` in [0, 1] (clipped; the unclipped image
+    comes from :func:`relight_envmap`). After a render, :attr:`info` holds what
+    :func:`relight_envmap` reported (K requested and used, total weight, clipped fraction).
+    """
+
+    def __init__(
+        self,
+        envmap: np.ndarray | str | Path,
+        *,
+        k: int = DEFAULT_ENVMAP_K,
+        exposure: float | str = 1.0,
+        chunk_lights: int = 8,
+        decode_srgb: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.source = str(envmap) if isinstance(envmap, (str, Path)) else "array"
+        self.envmap = load_envmap(envmap) if isinstance(envmap, (str, Path)) else _check_envmap(envmap, "array")
+        self.k = int(k)
+        if self.k < 1:
+            raise DataError(f"an environment map needs at least 1 light (K), got {self.k}")
+        _check_exposure(exposure)
+        self.exposure = exposure if exposure == "auto" else float(exposure)
+        self.chunk_lights = int(chunk_lights)
+        self.decode_srgb = bool(decode_srgb)
+        self.progress = bool(progress)
+        self.info: dict = {}
+
+    def render(self, model: Any, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+        """The clipped image ``[H, W, 3]`` float32 in [0, 1] on the CPU."""
+        image, self.info = relight_envmap(
+            model,
+            self.envmap,
+            k=self.k,
+            height=height,
+            width=width,
+            exposure=self.exposure,
+            chunk_lights=self.chunk_lights,
+            decode_srgb=self.decode_srgb,
+            render_chunk=chunk,
+            progress=self.progress,
+        )
+        return torch.from_numpy(np.clip(image, 0.0, 1.0))
+
+    def __repr__(self) -> str:
+        h, w = self.envmap.shape[:2]
+        return f"EnvironmentLighting({self.source!r}, {w}x{h}, k={self.k}, exposure={self.exposure})"

@@ -1,0 +1,478 @@
+"""Checkpoints: one self-describing ``.safetensors`` file per model, and its resume state.
+
+A checkpoint holds the model's state dict as tensors and, in the safetensors metadata under
+the key ``relightzoo``, a JSON config: ``format_version``, ``relightzoo_version``, the model
+``spec`` (what :func:`relightzoo.zoo.build_from_spec` rebuilds the model from), the
+``dataset`` (source, size, lights, the train/test split), the ``training`` settings and the
+``step``. It loads and renders with nothing else at hand, and loading executes nothing: the
+file is safetensors and JSON, never pickle.
+
+Resume state (optimiser state, step, RNG states, scheduler state) sits beside a checkpoint
+as ``<stem>.state.safetensors``: any nested structure of dicts, lists, numbers and tensors is
+flattened into named tensors plus a JSON skeleton (see :func:`save_state`).
+
+Every write goes to a temporary file in the same folder, is flushed and fsynced, and then
+replaces the target with :func:`os.replace`, so a crash mid-write leaves the previous file
+intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as _st_load
+from safetensors.torch import save as _st_save
+from torch import nn
+
+from .. import __version__
+from ..errors import CheckpointError, PluginError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+    "read_config",
+    "state_path",
+    "save_state",
+    "load_state",
+]
+
+FORMAT_VERSION = 1
+"""The checkpoint layout this version writes; a file with a larger number needs a newer relightzoo."""
+
+METADATA_KEY = "relightzoo"
+"""The safetensors metadata key holding the JSON config."""
+
+_ALIASES_KEY = "relightzoo.aliases"
+"""Metadata key mapping the names of shared (tied) tensors to the one name stored."""
+
+_STATE_KEY = "relightzoo.state"
+"""Metadata key of a resume-state file's JSON skeleton."""
+
+_MAX_HEADER = 100 * 1024 * 1024
+"""safetensors' own limit on the JSON header; a larger length means the file is not safetensors."""
+
+
+# --------------------------------------------------------------------------------------
+# atomic writes
+
+
+def _write_payload(fh, data: bytes) -> None:
+    """Write ``data`` to an open file (a seam tests use to simulate a crash mid-write)."""
+    fh.write(data)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file in the same folder (``os.replace`` is atomic only within
+    one filesystem), are flushed and fsynced, and the temporary file then replaces ``path``.
+    On any failure the temporary file is removed and ``path`` is untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write_payload(fh, data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# --------------------------------------------------------------------------------------
+# tensors <-> safetensors
+
+
+def _storage_ptr(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()
+    except Exception:  # pragma: no cover - tensors without storage (meta)
+        return 0
+
+
+def _prepare_tensors(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Make a state dict safetensors-ready: CPU, contiguous, no two names sharing memory.
+
+    Names that are the very same tensor (tied weights) are stored once; the others are
+    returned as ``aliases`` (name -> stored name) and restored on load. Tensors that merely
+    overlap another's storage (views) are copied.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    used_storage: set[int] = set()
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"state dict entry {name!r} is a {type(t).__name__}, not a tensor")
+        t = t.detach()
+        key = (_storage_ptr(t), t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype, t.device)
+        if t.numel() and key in seen:
+            aliases[name] = seen[key]
+            continue
+        if t.numel():
+            seen[key] = name
+        ptr = _storage_ptr(t)
+        out = t.to("cpu").contiguous()
+        complete = out.numel() * out.element_size() == out.untyped_storage().nbytes()
+        if out.numel() and (ptr in used_storage or _storage_ptr(out) in used_storage or not complete):
+            out = out.clone()
+        used_storage.add(ptr)
+        used_storage.add(_storage_ptr(out))
+        tensors[name] = out
+    return tensors, aliases
+
+
+def _read_header(path: Path, what: str) -> dict:
+    """Parse a safetensors file's JSON header, telling "not safetensors" from "truncated".
+
+    A safetensors file is an 8-byte little-endian header length, the JSON header, then the
+    tensor bytes at the offsets the header lists.
+    """
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} not found")
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a folder, not a .safetensors file")
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{path} is not a safetensors file (only {size} bytes)")
+        (n,) = struct.unpack("<Q", head)
+        if n == 0 or n > _MAX_HEADER:
+            raise CheckpointError(f"{path} is not a safetensors file")
+        raw = fh.read(n)
+    if not raw.startswith(b"{"):
+        raise CheckpointError(f"{path} is not a safetensors file")
+    if len(raw) < n:
+        raise CheckpointError(f"{path} is truncated ({size} bytes, its header alone needs {8 + n}); the write was cut off")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path} is not a safetensors file (its header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors file")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise CheckpointError(f"{path} is not a safetensors file (tensor {name!r} has no data offsets)") from None
+    if size < 8 + n + end:
+        raise CheckpointError(f"{path} is truncated ({size} of {8 + n + end} bytes); the write was cut off")
+    return header
+
+
+def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and the metadata of a safetensors file, with one-line errors for bad files."""
+    header = _read_header(path, "checkpoint")
+    try:
+        tensors = _st_load(path.read_bytes())
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    meta = header.get("__metadata__") or {}
+    return tensors, {str(k): str(v) for k, v in meta.items()}
+
+
+# --------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _config_from_metadata(path: Path, meta: dict[str, str]) -> dict:
+    text = meta.get(METADATA_KEY)
+    if text is None:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a relightzoo checkpoint (no {METADATA_KEY!r} metadata)"
+        )
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: the relightzoo metadata is not valid JSON") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the relightzoo metadata is not a JSON object")
+    version = config.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: the relightzoo metadata has no format_version")
+    if version > FORMAT_VERSION:
+        made_by = config.get("relightzoo_version", "a newer version")
+        raise CheckpointError(
+            f"{path} uses checkpoint format {version} (written by relightzoo {made_by}); this relightzoo "
+            f"{__version__} reads format {FORMAT_VERSION}: upgrade relightzoo (pip install -U relightzoo)"
+        )
+    return config
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, config: dict) -> Path:
+    """Save ``model``'s weights and ``config`` to ``path`` (one ``.safetensors`` file), atomically.
+
+    ``config`` is stored as JSON; ``format_version`` and ``relightzoo_version`` are filled in,
+    and so is ``spec`` (from :func:`relightzoo.zoo.model_spec`) when the config has none and
+    the model was built by the zoo. Returns the path written.
+    """
+    path = Path(path)
+    config = dict(config)
+    config["format_version"] = FORMAT_VERSION
+    config["relightzoo_version"] = __version__
+    if "spec" not in config:
+        spec = _spec_of(model)
+        if spec is not None:
+            config["spec"] = spec
+    tensors, aliases = _prepare_tensors(model.state_dict())
+    metadata = {METADATA_KEY: json.dumps(config, sort_keys=True)}
+    if aliases:
+        metadata[_ALIASES_KEY] = json.dumps(aliases, sort_keys=True)
+    _atomic_write(path, _st_save(tensors, metadata=metadata))
+    return path
+
+
+def _spec_of(model: nn.Module) -> dict | None:
+    """The zoo's spec of ``model``, or None for a module the zoo did not build."""
+    try:
+        from ..zoo import model_spec
+    except ImportError:  # pragma: no cover - the zoo is part of the package
+        return None
+    try:
+        return model_spec(model)
+    except (PluginError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def read_config(path: str | Path) -> dict:
+    """The JSON config of a checkpoint, reading only its header (no weights, no model)."""
+    path = Path(path)
+    header = _read_header(path, "checkpoint")
+    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    return _config_from_metadata(path, meta)
+
+
+def read_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """The state dict (tied names restored) and config of a checkpoint, without building a model."""
+    path = Path(path)
+    tensors, meta = _load_tensors(path)
+    config = _config_from_metadata(path, meta)
+    aliases = json.loads(meta.get(_ALIASES_KEY, "{}"))
+    state = {k: v.to(device) for k, v in tensors.items()}
+    for name, target in aliases.items():
+        state[name] = state[target]
+    return state, config
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | torch.device = "cpu", model: nn.Module | None = None
+) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint describes, load its weights, and return ``(model, config)``.
+
+    The model is built from the config's ``spec`` through the zoo, so it needs the plugins that
+    built it; a missing one is named with the package that provides it. Pass ``model`` to load
+    the weights into a model you built instead. The model is returned in eval mode on ``device``.
+    """
+    path = Path(path)
+    state, config = read_checkpoint(path, device="cpu")
+    if model is None:
+        spec = config.get("spec")
+        if not isinstance(spec, dict):
+            raise CheckpointError(f"{path} does not record which model it holds (no 'spec' in its config)")
+        model = _build(path, spec)
+    _load_weights(path, model, state, config)
+    return model.to(device).eval(), config
+
+
+def _build(path: Path, spec: dict) -> nn.Module:
+    """Build the model of ``spec``, naming any plugin that is not installed and its package."""
+    from ..zoo import build_from_spec
+
+    try:
+        return build_from_spec(spec)
+    except PluginError as exc:
+        _check_plugins(path, spec)  # names a plugin that is not installed, if that is the cause
+        raise CheckpointError(f"{path}: cannot rebuild its model: {exc}") from None
+
+
+_KINDS = ("model", "encoder", "activation")
+
+
+def _check_plugins(path: Path, spec: dict) -> None:
+    """Raise a one-line error naming the first plugin in ``spec`` that is not registered."""
+    from ..zoo import list_plugins
+
+    provided = spec.get("plugins") or {}
+    for kind in _KINDS:
+        entry = spec.get(kind)
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        name = entry["name"]
+        if _registered(list_plugins, kind, name):
+            continue
+        package = str(provided.get(name, "")).strip()
+        if package:
+            dist = package.split()[0]
+            raise CheckpointError(
+                f"{path} needs the {kind} plugin {name!r} from package {package}, which is not installed: "
+                f"pip install {dist}"
+            )
+        raise CheckpointError(f"{path} needs the {kind} plugin {name!r}, which is not installed")
+
+
+def _registered(list_plugins, kind: str, name: str) -> bool:
+    try:
+        infos = list_plugins(kind)
+    except TypeError:  # pragma: no cover - defensive against a positional/keyword mismatch
+        infos = list_plugins(kind=kind)
+    want = _norm(name)
+    return any(_norm(getattr(info, "name", "")) == want for info in infos)
+
+
+def _norm(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor], config: dict) -> None:
+    """Copy ``state`` into ``model``; a mismatch is one line saying what differs.
+
+    Models whose buffers take their shape from the data (``blend``) adapt while loading, so
+    the shapes are compared only after ``load_state_dict`` has refused the weights.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(state, strict=True)
+        return
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {list(state[k].shape)} vs {list(s)}" for k, s in expected.items() if k in state and tuple(state[k].shape) != s]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", wrong)):
+        if items:
+            parts.append(f"{label} " + ", ".join(items[:3]) + (" ..." if len(items) > 3 else ""))
+    detail = "; ".join(parts) if parts else first
+    raise CheckpointError(
+        f"{path}: its weights do not match the model its config describes ({detail}); "
+        "was the file written for another model?"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# resume state
+
+
+def state_path(checkpoint: str | Path) -> Path:
+    """The resume-state file beside a checkpoint: ``latest.safetensors`` -> ``latest.state.safetensors``."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.state.safetensors")
+
+
+def _pack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace every tensor in a nested structure by a reference, keeping JSON types exact.
+
+    Tensors become ``{"__tensor__": key}``; tuples ``{"__tuple__": [...]}``; dicts whose keys
+    are not all strings (an optimiser's per-parameter state is keyed by int) become
+    ``{"__items__": [[key, value], ...]}``; dicts that look like one of these markers are
+    wrapped too, so unpacking is unambiguous.
+    """
+    if isinstance(obj, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = obj.detach().to("cpu").contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_pack(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [_pack(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and not any(k.startswith("__") for k in obj):
+            return {k: _pack(v, tensors) for k, v in obj.items()}
+        return {"__items__": [[_pack(k, tensors), _pack(v, tensors)] for k, v in obj.items()]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "dtype") and hasattr(obj, "shape"):  # numpy arrays, kept as int64/float64 tensors
+        arr = np.asarray(obj)
+        wide = arr.astype(np.float64 if arr.dtype.kind == "f" else np.int64)
+        return _pack(torch.from_numpy(np.ascontiguousarray(wide)), tensors) | {"__numpy__": arr.dtype.str}
+    raise TypeError(f"cannot store a {type(obj).__name__} in resume state")
+
+
+def _unpack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`_pack`."""
+    if isinstance(obj, list):
+        return [_unpack(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            t = tensors[obj["__tensor__"]]
+            return t.numpy().astype(np.dtype(obj["__numpy__"])) if obj.get("__numpy__") else t
+        if "__tuple__" in obj:
+            return tuple(_unpack(v, tensors) for v in obj["__tuple__"])
+        if "__items__" in obj:
+            return {_hashable(_unpack(k, tensors)): _unpack(v, tensors) for k, v in obj["__items__"]}
+        return {k: _unpack(v, tensors) for k, v in obj.items()}
+    return obj
+
+
+def _hashable(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+def save_state(path: str | Path, state: dict) -> Path:
+    """Save a nested resume state (dicts, lists, tuples, numbers, strings, tensors) atomically.
+
+    Tensors are stored as safetensors tensors and the rest as a JSON skeleton in the metadata,
+    so the file holds an optimiser's ``state_dict()`` exactly, with its int keys and tuples,
+    and loading it runs no code.
+    """
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _pack(state, tensors)
+    metadata = {
+        _STATE_KEY: json.dumps(skeleton),
+        METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, "relightzoo_version": __version__, "kind": "state"}),
+    }
+    _atomic_write(path, _st_save(tensors, metadata=metadata))
+    return path
+
+
+def load_state(path: str | Path) -> dict:
+    """Load a resume state written by :func:`save_state`."""
+    path = Path(path)
+    header = _read_header(path, "resume state")
+    meta = {str(k): str(v) for k, v in (header.get("__metadata__") or {}).items()}
+    _config_from_metadata(path, meta)
+    if _STATE_KEY not in meta:
+        raise CheckpointError(f"{path} is a relightzoo file but not a resume state")
+    try:
+        tensors = _st_load(path.read_bytes())
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    return _unpack(json.loads(meta[_STATE_KEY]), tensors)

@@ -1,0 +1,53 @@
+"""Shared test fixtures: small synthetic OLAT datasets on disk.
+
+``make_olat_folder`` renders the analytic Lambertian scene of
+:mod:`relightzoo.data.synthetic` under a hemisphere light pattern and writes it in the
+dataset folder format, so tests load real files through the real loader. Import it with
+``from conftest import make_olat_folder``, or use the ``tiny_dataset`` / ``olat_folder``
+fixtures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from relightzoo.data.folder import write_dataset
+from relightzoo.data.synthetic import lambertian_scene
+from relightzoo.lights import hemisphere_pattern
+
+
+def make_olat_folder(
+    path: str | Path,
+    n_lights: int = 64,
+    height: int = 16,
+    width: int = 16,
+    pattern: str = "fibonacci",
+    bit_depth: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Write a synthetic OLAT dataset (images + lights.txt) to ``path`` and return it.
+
+    ``pattern`` is ``fibonacci`` (exactly ``n_lights``) or ``latlong`` (the nearest 2:1 grid).
+    """
+    lights = hemisphere_pattern(pattern, n_lights)
+    images = lambertian_scene(lights, height, width, seed)
+    return write_dataset(Path(path), images, lights, bit_depth=bit_depth)
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """A 16 x 16 dataset with 64 Fibonacci lights, 8-bit PNGs."""
+    return make_olat_folder(tmp_path / "tiny", n_lights=64, height=16, width=16)
+
+
+@pytest.fixture
+def olat_folder(tmp_path: Path) -> Callable[..., Path]:
+    """A factory: ``olat_folder(name="data", **kwargs)`` writes a dataset under ``tmp_path``."""
+
+    def make(name: str = "data", **kwargs) -> Path:
+        return make_olat_folder(tmp_path / name, **kwargs)
+
+    return make

@@ -1,0 +1,198 @@
+"""``relightzoo train`` through the CLI: runs, held-out scores beside blend, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import make_olat_folder
+from relightzoo.cli import main
+from relightzoo.data import PixelLightSampler
+from relightzoo.train import load_checkpoint, read_config
+
+SMALL = ["--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=2", "--batch-size", "128", "--lr", "1e-3"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks gain nothing from intra-op threads; on a shared 2-core machine their
+    contention slows each step many times over. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_olat_folder(tmp_path_factory.mktemp("data") / "tiny", n_lights=16, height=12, width=12)
+
+
+def _flat(text: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def _train(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, ["train", *args], catch_exceptions=False, input=input)
+
+
+def test_train_then_held_out_psnr_beside_blend(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = _train(str(data), "--steps", "20", "--out", str(out), *SMALL)
+    assert res.exit_code == 0, res.output
+    assert "trained 20 steps" in res.output
+    assert "held-out lights (11; " in res.output  # 16 lights - 5 xu5 training lights
+    assert re.search(r"^siren\(scaled-spherical, sine\) +PSNR \d+\.\d\d dB \(in cap \d+\.\d\d\)", res.output, re.M)
+    assert re.search(r"^blend \(baseline\) +PSNR \d+\.\d\d dB \(in cap \d+\.\d\d\)", res.output, re.M)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["best.safetensors", "config.json", "eval", "latest.safetensors", "latest.state.safetensors", "metrics.jsonl"]
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert set(results["results"]) == {"model", "blend"} and results["step"] == 20
+    config = read_config(out / "latest.safetensors")
+    assert config["spec"]["model"] == {"name": "siren", "args": {"hidden_layers": 2, "hidden_features": 16}}
+    assert config["spec"]["encoder"]["name"] == "scaled-spherical" and config["spec"]["activation"]["name"] == "sine"
+    assert config["dataset"]["split"]["rule"] == "xu5:0.77"
+    assert config["training"]["lr"] == 1e-3 and config["training"]["batch_size"] == 128
+
+
+def test_json_puts_only_json_on_stdout(data: Path, tmp_path: Path) -> None:
+    res = _train(str(data), "--steps", "8", "--out", str(tmp_path / "run"), "--json", *SMALL)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["run"]["step"] == 8 and doc["run"]["out_dir"] == str(tmp_path / "run")
+    for method in ("model", "blend"):
+        assert doc["evaluation"][method]["all"]["count"] == 11
+        assert doc["evaluation"][method]["all"]["psnr"] > 5.0
+    assert "trained" not in res.stdout
+
+
+def test_resume_takes_settings_from_the_run_and_matches_a_straight_run(data: Path, tmp_path: Path) -> None:
+    common = ["--encoder", "raw", "--activation", "relu", "--seed", "3", "--checkpoint-every", "5", "--no-eval", *SMALL]
+    assert _train(str(data), "--steps", "12", "--out", str(tmp_path / "straight"), *common).exit_code == 0
+    assert _train(str(data), "--steps", "6", "--out", str(tmp_path / "run"), *common).exit_code == 0
+    res = _train("--resume", str(tmp_path / "run"), "--steps", "12", "--no-eval")  # no DATA, no options
+    assert res.exit_code == 0, res.output
+    a, _ = load_checkpoint(tmp_path / "straight" / "latest.safetensors")
+    b, cfg = load_checkpoint(tmp_path / "run" / "latest.safetensors")
+    assert cfg["step"] == 12 and cfg["spec"]["encoder"]["name"] == "raw" and cfg["training"]["seed"] == 3
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    res = _train("--resume", str(tmp_path / "run"), "--no-eval")  # the run's own --steps: already there
+    assert res.exit_code == 0 and "is already at step 12 of 12; pass a larger --steps to go on" in _flat(res.output)
+
+
+def test_resume_mismatch_and_misuse(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert _train(str(data), "--steps", "4", "--out", str(out), "--no-eval", *SMALL).exit_code == 0
+    res = _train("--resume", str(out), "--encoder", "fourier")
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines()[-1] == (
+        f"Error: --resume {out} does not match this command: encoder (--encoder): the run has "
+        "'scaled-spherical', this command 'fourier'"
+    )
+    res = _train("--resume", str(out), "--lights", "uniform:6")
+    assert res.exit_code == 1 and "training lights (--lights): the run used 'xu5:0.77'" in res.output
+    res = _train("--resume", str(out), "--out", str(tmp_path / "elsewhere"))
+    assert res.exit_code == 2 and "--resume RUN_DIR continues that run in place" in res.output
+    res = _train("--resume", str(tmp_path / "missing"))
+    assert res.exit_code == 1 and f"Error: cannot resume {tmp_path / 'missing'}: the folder does not exist" in res.output
+    res = _train(str(data), "--steps", "4", "--out", str(out), "--no-eval", *SMALL)
+    assert res.exit_code == 1 and f"Error: {out} already holds a run; continue it with --resume {out}" in res.output
+
+
+def test_bad_input_is_one_line(data: Path, tmp_path: Path) -> None:
+    res = _train("--steps", "2")
+    assert res.exit_code == 2 and "Missing argument 'DATA'" in res.output
+    res = _train(str(data), "--lights", "xu7:1", "--out", str(tmp_path / "a"))
+    assert res.exit_code == 1 and res.output.startswith("Error: unknown light rule 'xu7:1'")
+    res = _train(str(data), "--model-arg", "width=3", "--out", str(tmp_path / "b"))
+    assert res.exit_code == 1 and res.output.startswith("Error: ") and "width" in res.output
+    res = _train(str(data), "--model-arg", "hidden_features", "--out", str(tmp_path / "c"))
+    assert res.exit_code == 1 and "Error: --model-arg 'hidden_features' is not of the form KEY=VALUE" in res.output
+    res = _train(str(tmp_path / "nowhere"), "--out", str(tmp_path / "d"))
+    assert res.exit_code == 1 and f"Error: dataset folder {tmp_path / 'nowhere'} does not exist" in res.output
+    res = _train(str(data), "--schedule", "linear")
+    assert res.exit_code == 2 and "'linear' is not one of 'none', 'cosine'" in res.output
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = PixelLightSampler.sample
+    calls = {"n": 0}
+
+    def sample(self):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(PixelLightSampler, "sample", sample)
+    out = tmp_path / "run"
+    res = _train(str(data), "--steps", "50", "--out", str(out), *SMALL)
+    assert res.exit_code == 130
+    assert f"to continue: relightzoo train --resume {out}" in _flat(res.output)
+    assert read_config(out / "latest.safetensors")["step"] == 4
+
+
+def test_blend_needs_no_training(data: Path, tmp_path: Path) -> None:
+    res = _train(str(data), "--model", "blend", "--out", str(tmp_path / "blend"))
+    assert res.exit_code == 0, res.output
+    assert "nothing to train" in res.output and "blend (baseline)" in res.output
+    model, cfg = load_checkpoint(tmp_path / "blend" / "best.safetensors")
+    assert cfg["spec"]["model"]["name"] == "blend" and "encoder" not in cfg["spec"]
+    assert model.images.shape == (5, 12, 12, 3)
+
+
+def test_default_run_folder(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = _train(str(data), "--steps", "2", "--no-eval", *SMALL)
+    assert res.exit_code == 0, res.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("siren-scaled-spherical-sine-") and (run / "latest.safetensors").exists()
+
+
+def test_every_encoder_and_activation_trains_saves_and_renders_the_same_in_a_fresh_process(
+    data: Path, tmp_path: Path
+) -> None:
+    combos = [(e, a) for e in ("raw", "scaled-spherical", "fourier", "direction") for a in ("sine", "cosine", "relu")]
+    light = torch.tensor([[0.3, -0.2, 0.93]])
+    expected = {}
+    for enc, act in combos:
+        out = tmp_path / f"{enc}-{act}"
+        res = _train(str(data), "--encoder", enc, "--activation", act, "--steps", "3", "--out", str(out), "--no-eval", *SMALL)
+        assert res.exit_code == 0, res.output
+        model, _ = load_checkpoint(out / "latest.safetensors")
+        expected[f"{enc}-{act}"] = model.render(light, 9, 7)
+    script = (
+        "import sys, torch\n"
+        "from relightzoo.train import load_checkpoint\n"
+        "root, names = sys.argv[1], sys.argv[2:]\n"
+        "out = {n: load_checkpoint(f'{root}/{n}/latest.safetensors')[0].render(torch.tensor([[0.3, -0.2, 0.93]]), 9, 7) for n in names}\n"
+        "from safetensors.torch import save_file\n"
+        "save_file(out, f'{root}/renders.safetensors')\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), *expected], check=True, timeout=120)
+    from safetensors.torch import load_file
+
+    fresh = load_file(tmp_path / "renders.safetensors")
+    for name, image in expected.items():
+        assert image.shape == (1, 9, 7, 3)
+        assert torch.equal(fresh[name], image), name
+
+
+def test_help_states_the_real_defaults() -> None:
+    from relightzoo.train import DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_STEPS
+
+    res = CliRunner().invoke(main, ["train", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    text = _flat(res.output)
+    assert f"Optimiser steps [default: {DEFAULT_STEPS}]" in text
+    assert f"samples a step [default: {DEFAULT_BATCH_SIZE}]" in text
+    assert float(re.search(r"Learning rate \[default: ([^\]]+)\]", text).group(1)) == DEFAULT_LR
+    assert "[default: siren]" in text and "[default: scaled-spherical]" in text and "[default: xu5:0.77]" in text
