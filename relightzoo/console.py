@@ -31,6 +31,8 @@ def make_progress(*extra_columns: Any, transient: bool = False, disable: bool = 
     """A progress bar with the project's standard columns, plus any ``extra_columns``.
 
     Extra columns are usually ``TextColumn("{task.fields[loss]}")`` style live metrics.
+    The bar is disabled when stderr is not a terminal (logs, CI, pipes): a live display
+    there only leaves blank lines behind.
     """
     return Progress(
         SpinnerColumn(),
@@ -43,7 +45,7 @@ def make_progress(*extra_columns: Any, transient: bool = False, disable: bool = 
         TimeRemainingColumn(),
         console=console,
         transient=transient,
-        disable=disable,
+        disable=disable or not console.is_terminal,
     )
 
 

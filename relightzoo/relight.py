@@ -2,33 +2,47 @@
 
 The Python face of ``relightzoo relight``::
 
-    from relightzoo.relight import load_model, relight, save_image
+    from relightzoo.relight import load_model, relight, relight_to_file, save_image
     model, config = load_model("run/best.safetensors")
     img = relight(model, [0.36, 0.48, 0.8], 512, 512)   # float32 [H, W, 3] in [0, 1]
-    save_image(img, "lit.png")                          # or bit_depth=16
+    save_image(img, "lit.png")                          # or bit_depth=16, srgb=True
+    relight_to_file(model, [0, 0, 1], 4096, 4096, "big.png")  # banded: bounded memory
 
 Lighting is described by a :class:`Lighting` object that knows how to render itself with a
 model; a bare direction (any array-like of 3 numbers) is a :class:`DirectionalLight`. An
 environment map is a weighted sum of directional lights (light transport is linear), so it
 slots in as another :class:`Lighting`, and a transition is a sequence of lightings, without
-changing :func:`relight`. Coordinate models render in chunks of samples, so the output size
-is bounded only by the memory of the output itself, which :func:`check_output_size` checks
-before anything is allocated.
+changing :func:`relight`.
+
+Any resolution. A coordinate model is rendered in bands of whole rows
+(:data:`DEFAULT_BAND_PIXELS` pixels at a time), each band in chunks of ``chunk`` samples, so
+the memory a render needs does not grow with the output beyond the output itself:
+:func:`relight` fills one preallocated float32 ``[H, W, 3]`` tensor band by band, and
+:func:`relight_to_file` quantises each band and streams it into the PNG file, so a 4096 x
+4096 image never exists in memory as floats (a JPEG holds the 8-bit image, 3 bytes a pixel).
+:func:`check_output_size` refuses an output that would not fit before anything is allocated.
+
+Colour encoding. The datasets' images are linear (renders of a linear light transport, and
+what the models learn), so outputs are written as they are, linear, comparable pixel for
+pixel with the captures. ``srgb=True`` (``relightzoo relight --srgb``) applies the sRGB
+transfer curve for display instead.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 
 from .errors import LightsError, RelightzooError
 from .lights import spherical_to_cartesian, validate_directions
-from .zoo.api import DEFAULT_RENDER_CHUNK
+from .zoo.api import DEFAULT_RENDER_CHUNK, CoordinateModel
 
 __all__ = [
     "OutputError",
@@ -37,6 +51,9 @@ __all__ = [
     "as_lighting",
     "relight",
     "relight_many",
+    "relight_to_file",
+    "iter_bands",
+    "quantize",
     "load_model",
     "save_image",
     "check_output_size",
@@ -45,11 +62,16 @@ __all__ = [
     "direction_from_angles",
     "OUTPUT_BYTES_PER_PIXEL",
     "OUTPUT_EXTENSIONS",
+    "DEFAULT_BAND_PIXELS",
 ]
 
-OUTPUT_BYTES_PER_PIXEL = 48
-"""Peak bytes per output pixel while rendering and saving: the float32 RGB render (12) plus
-the float copies and the quantised array made when the image is written."""
+OUTPUT_BYTES_PER_PIXEL = 12
+"""Bytes per pixel of the float32 RGB image :func:`relight` returns (assembled in place, band
+by band: the only allocation that grows with the output size)."""
+
+DEFAULT_BAND_PIXELS = 1 << 20
+"""Output pixels (whole rows) rendered at a time: a band's float image is 12 MiB, and an
+environment map renders a few lights of one band at once."""
 
 OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg")
 """Image formats :func:`save_image` writes (16 bit: PNG only)."""
@@ -99,18 +121,112 @@ def as_lighting(light, *, allow_below_horizon: bool = False) -> Lighting:
     return DirectionalLight(tuple(float(v) for v in d))
 
 
+def _device_of(model: Any) -> torch.device:
+    """The device of a model's first parameter or buffer; the CPU for a model with neither."""
+    for attr in ("parameters", "buffers"):
+        fn = getattr(model, attr, None)
+        first = next(iter(fn()), None) if callable(fn) else None
+        if first is not None:
+            return first.device
+    return torch.device("cpu")
+
+
 def _render_directions(model, lights: torch.Tensor, height: int, width: int, chunk: int) -> torch.Tensor:
     """``model.render`` for directions ``[L, 3]`` on the model's device; float32 ``[L, H, W, 3]`` on the CPU."""
-    tensors = [*model.parameters(), *model.buffers()] if isinstance(model, torch.nn.Module) else []
-    device = tensors[0].device if tensors else torch.device("cpu")
     with torch.no_grad():
-        out = model.render(lights.to(device), height, width, chunk=chunk)
-    return out.detach().to("cpu", torch.float32).clamp(0.0, 1.0)
+        out = model.render(lights.to(_device_of(model)), height, width, chunk=chunk)
+    return out.detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
 
 
 def _check_hw(height: int, width: int) -> None:
     if int(height) < 1 or int(width) < 1:
         raise OutputError(f"output size must be positive, got {width}x{height}")
+
+
+class _RowBand:
+    """A coordinate model seen through rows ``r0:r1`` of an ``height x width`` image.
+
+    Its :meth:`render` is :meth:`CoordinateModel.render` restricted to those rows (same
+    pixel coordinates, same arithmetic), so any :class:`Lighting` that renders through
+    ``model.render`` (a directional light, an environment map's weighted sum) renders one
+    band of the full image without knowing it.
+    """
+
+    def __init__(self, model: CoordinateModel, height: int, width: int, r0: int, r1: int) -> None:
+        self.model, self.height, self.width, self.r0, self.r1 = model, height, width, r0, r1
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def buffers(self):
+        return self.model.buffers()
+
+    @torch.no_grad()
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+        from .data.coords import pixel_grid
+
+        if (height, width) != (self.r1 - self.r0, self.width):
+            raise ValueError(f"band render asked for {width}x{height}, the band is {self.width}x{self.r1 - self.r0}")
+        device = _device_of(self.model)
+        lights = torch.as_tensor(lights, dtype=torch.float32, device=device).reshape(-1, 3)
+        out = torch.empty(len(lights), height, width, 3)
+        rows_per_chunk = max(1, chunk // max(width, 1))
+        for li, light in enumerate(lights):
+            for a in range(0, height, rows_per_chunk):
+                b = min(height, a + rows_per_chunk)
+                pix = pixel_grid(self.height, width, device=device, rows=slice(self.r0 + a, self.r0 + b))
+                rgb = self.model(pix, light.expand(len(pix), 3))
+                out[li, a:b] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(b - a, width, 3).cpu()
+        return out
+
+
+def _bandable(model: Any) -> bool:
+    """True for a coordinate model that renders with :meth:`CoordinateModel.render` itself."""
+    return isinstance(model, CoordinateModel) and type(model).render is CoordinateModel.render
+
+
+def iter_bands(
+    model,
+    light,
+    height: int,
+    width: int,
+    *,
+    chunk: int = DEFAULT_RENDER_CHUNK,
+    band_pixels: int = DEFAULT_BAND_PIXELS,
+    allow_below_horizon: bool = False,
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Render ``model`` under ``light`` band by band: yields ``(r0, r1, rows [r1 - r0, W, 3])``.
+
+    Bands hold about ``band_pixels`` pixels of whole rows (a model that is not a plain
+    coordinate model, such as ``blend``, renders in one band). A lighting with an ``info``
+    dict (an environment map) ends with ``info`` describing the whole image: its
+    ``clipped_fraction`` averaged over the bands and its ``seconds`` summed.
+    """
+    _check_hw(height, width)
+    height, width = int(height), int(width)
+    lighting = as_lighting(light, allow_below_horizon=allow_below_horizon)
+    if hasattr(model, "eval"):
+        model.eval()
+    if not _bandable(model):
+        yield 0, height, lighting.render(model, height, width, chunk=chunk)
+        return
+    rows = max(1, int(band_pixels) // width)
+    infos: list[tuple[int, dict]] = []
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        band = lighting.render(_RowBand(model, height, width, r0, r1), r1 - r0, width, chunk=chunk)
+        if isinstance(getattr(lighting, "info", None), dict) and lighting.info:
+            infos.append(((r1 - r0) * width, dict(lighting.info)))
+        yield r0, r1, band
+    if len(infos) > 1:
+        merged = dict(infos[0][1])
+        total = sum(n for n, _ in infos)
+        if "clipped_fraction" in merged:
+            merged["clipped_fraction"] = sum(n * i["clipped_fraction"] for n, i in infos) / total
+        if "seconds" in merged:
+            merged["seconds"] = sum(i["seconds"] for _, i in infos)
+        merged["bands"] = len(infos)
+        lighting.info = merged
 
 
 def relight(
@@ -120,17 +236,26 @@ def relight(
     width: int,
     *,
     chunk: int = DEFAULT_RENDER_CHUNK,
+    band_pixels: int = DEFAULT_BAND_PIXELS,
     allow_below_horizon: bool = False,
 ) -> torch.Tensor:
     """Render ``model`` under ``light`` at ``height x width``: float32 ``[H, W, 3]`` in [0, 1], CPU.
 
-    ``light`` is a direction (x, y, z) or a :class:`Lighting`. Any size works: coordinate
-    models sample their pixel grid at the new resolution in chunks of ``chunk`` samples.
+    ``light`` is a direction (x, y, z) or a :class:`Lighting`. Any size works: a coordinate
+    model samples its pixel grid at the new resolution band by band (``band_pixels``), in
+    chunks of ``chunk`` samples, into one preallocated image.
     """
     _check_hw(height, width)
     check_output_size(height, width)
-    model.eval()
-    return as_lighting(light, allow_below_horizon=allow_below_horizon).render(model, int(height), int(width), chunk=chunk)
+    lighting = as_lighting(light, allow_below_horizon=allow_below_horizon)
+    out = None
+    for r0, r1, band in iter_bands(model, lighting, height, width, chunk=chunk, band_pixels=band_pixels):
+        if r0 == 0 and r1 == height:
+            return band.to("cpu", torch.float32).clamp_(0.0, 1.0)
+        if out is None:
+            out = torch.empty(int(height), int(width), 3)
+        out[r0:r1] = band.clamp(0.0, 1.0)
+    return out
 
 
 def relight_many(
@@ -148,6 +273,33 @@ def relight_many(
     check_output_size(height, width, images=len(dirs))
     model.eval()
     return _render_directions(model, torch.as_tensor(dirs, dtype=torch.float32), int(height), int(width), chunk)
+
+
+def quantize(image: torch.Tensor | np.ndarray, bit_depth: int = 8, *, srgb: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Float RGB in [0, 1] to ``uint8`` / ``uint16`` (NaN -> 0, clipped, rounded), into ``out`` if given.
+
+    ``srgb`` applies the sRGB transfer curve first (for display); otherwise values are kept
+    linear, as the datasets store them.
+    """
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if arr.dtype.kind != "f":
+        raise OutputError(f"quantize expects a float image in [0, 1], got {arr.dtype}")
+    if int(bit_depth) not in (8, 16):
+        raise OutputError(f"bit depth must be 8 or 16, got {bit_depth}")
+    f = arr.astype(np.float32, copy=True)  # one band at a time: the copy is small
+    np.nan_to_num(f, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(f, 0.0, 1.0, out=f)
+    if srgb:
+        from .envmap import linear_to_srgb
+
+        f = np.clip(linear_to_srgb(f), 0.0, 1.0)
+    f *= 255.0 if int(bit_depth) == 8 else 65535.0
+    np.round(f, out=f)
+    dtype = np.uint8 if int(bit_depth) == 8 else np.uint16
+    if out is None:
+        return f.astype(dtype)
+    out[...] = f
+    return out
 
 
 def load_model(
@@ -199,10 +351,11 @@ def _available_memory() -> int | None:
         return None
 
 
-def check_output_size(height: int, width: int, *, images: int = 1) -> None:
+def check_output_size(height: int, width: int, *, images: int = 1, bytes_per_pixel: int = OUTPUT_BYTES_PER_PIXEL) -> None:
     """Raise :class:`OutputError` before allocating when ``images`` outputs of ``height x width``
-    would not fit in the memory now available (about :data:`OUTPUT_BYTES_PER_PIXEL` per pixel)."""
-    need = int(height) * int(width) * int(images) * OUTPUT_BYTES_PER_PIXEL
+    would not fit in the memory now available (``bytes_per_pixel`` each: by default the
+    float32 RGB image :func:`relight` returns)."""
+    need = int(height) * int(width) * int(images) * int(bytes_per_pixel)
     have = _available_memory()
     if have is not None and need > have:
         raise OutputError(
@@ -215,15 +368,17 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def check_output_path(path: str | Path, *, bit_depth: int = 8) -> Path:
+def check_output_path(path: str | Path, *, bit_depth: int = 8, extensions: Sequence[str] = OUTPUT_EXTENSIONS) -> Path:
     """Check that an image can be written to ``path`` (format, bit depth, folder) before rendering.
 
-    Creates missing parent folders. Raises :class:`OutputError` with the reason otherwise.
+    ``extensions`` are the formats accepted (``(".gif",)`` for an animation). Creates missing
+    parent folders. Raises :class:`OutputError` with the reason otherwise.
     """
     path = Path(path)
     ext = path.suffix.lower()
-    if ext not in OUTPUT_EXTENSIONS:
-        raise OutputError(f"cannot write {path}: unknown image format {ext or '(none)'!r}; use .png or .jpg")
+    if ext not in extensions:
+        names = " or ".join(e for e in extensions if e != ".jpeg")
+        raise OutputError(f"cannot write {path}: unknown image format {ext or '(none)'!r}; use {names}")
     if bit_depth not in (8, 16):
         raise OutputError(f"bit depth must be 8 or 16, got {bit_depth}")
     if bit_depth == 16 and ext != ".png":
@@ -242,14 +397,131 @@ def check_output_path(path: str | Path, *, bit_depth: int = 8) -> Path:
     return path
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, bit_depth: int = 8) -> Path:
-    """Write an image ``[H, W, 3]`` in [0, 1] as an 8-bit (default) or 16-bit PNG, or an 8-bit JPEG."""
-    from .data.images import write_image
+class _PNGStream:
+    """Write an RGB PNG (8 or 16 bit) a band of rows at a time, never holding the whole image.
 
-    path = check_output_path(path, bit_depth=bit_depth)
-    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    Rows use PNG filter 1 (Sub: each byte minus the byte one pixel to its left), which
+    compresses smooth renders well; the zlib stream is flushed into an IDAT chunk whenever it
+    has output. The file is written under a temporary name and moved into place by
+    :meth:`close`, so a failed render never leaves half an image.
+    """
+
+    def __init__(self, path: Path, height: int, width: int, bit_depth: int) -> None:
+        self.path, self.height, self.width, self.bit_depth = path, int(height), int(width), int(bit_depth)
+        self.bpp = 3 * self.bit_depth // 8
+        self.rows = 0
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.fh = open(self.tmp, "wb")
+        self.z = zlib.compressobj(6)
+        self.fh.write(b"\x89PNG\r\n\x1a\n")
+        self._chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, self.bit_depth, 2, 0, 0, 0))
+
+    def _chunk(self, tag: bytes, data: bytes) -> None:
+        self.fh.write(struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``rows [h, W, 3]`` (uint8 for 8 bit, uint16 for 16 bit)."""
+        h = rows.shape[0]
+        raw = np.ascontiguousarray(rows.astype(">u2") if self.bit_depth == 16 else rows).view(np.uint8).reshape(h, -1)
+        filtered = np.empty((h, raw.shape[1] + 1), dtype=np.uint8)
+        filtered[:, 0] = 1  # filter type Sub
+        filtered[:, 1 : 1 + self.bpp] = raw[:, : self.bpp]
+        np.subtract(raw[:, self.bpp :], raw[:, : -self.bpp], out=filtered[:, 1 + self.bpp :])  # wraps mod 256
+        data = self.z.compress(filtered.tobytes())
+        if data:
+            self._chunk(b"IDAT", data)
+        self.rows += h
+
+    def close(self) -> None:
+        """Finish the file and move it into place (it must hold every row)."""
+        try:
+            if self.rows != self.height:
+                raise RuntimeError(f"PNG stream got {self.rows} rows of {self.height}")
+            self._chunk(b"IDAT", self.z.flush())
+            self._chunk(b"IEND", b"")
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Close and remove the temporary file (a no-op once :meth:`close` moved it)."""
+        if not self.fh.closed:
+            self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _write_bands(bands, path: Path, height: int, width: int, *, bit_depth: int, srgb: bool) -> Path:
+    """Quantise float bands ``(r0, r1, rows)`` and write them to ``path`` (PNG streamed, JPEG whole)."""
     try:
-        write_image(path, arr, bit_depth=bit_depth)
+        if path.suffix.lower() == ".png":
+            stream = _PNGStream(path, height, width, bit_depth)
+            try:
+                for _, _, band in bands:
+                    stream.write(quantize(band, bit_depth, srgb=srgb))
+            except BaseException:
+                stream.abort()
+                raise
+            stream.close()
+        else:  # JPEG: Pillow encodes whole images; hold the 8-bit image (3 bytes a pixel)
+            from PIL import Image
+
+            q = np.empty((height, width, 3), dtype=np.uint8)
+            for r0, r1, band in bands:
+                quantize(band, 8, srgb=srgb, out=q[r0:r1])
+            tmp = path.with_name(path.name + ".tmp")
+            try:
+                Image.fromarray(q).save(tmp, format="JPEG", quality=95, subsampling=0)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, bit_depth: int = 8, srgb: bool = False) -> Path:
+    """Write an image ``[H, W, 3]`` in [0, 1] as an 8-bit (default) or 16-bit PNG, or an 8-bit JPEG.
+
+    Values are written linear unless ``srgb`` (see the module docstring). The image is
+    quantised a band of rows at a time, so saving adds little memory to the image itself.
+    """
+    path = check_output_path(path, bit_depth=bit_depth)
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise OutputError(f"cannot write {path}: expected an image of shape [H, W, 3], got {list(arr.shape)}")
+    h, w = arr.shape[:2]
+    rows = max(1, DEFAULT_BAND_PIXELS // max(w, 1))
+    if arr.dtype.kind != "f":
+        from .data.images import max_value
+
+        arr = arr.astype(np.float32) / np.float32(max_value(arr.dtype))
+    bands = ((r0, min(h, r0 + rows), arr[r0 : r0 + rows]) for r0 in range(0, h, rows))
+    return _write_bands(bands, path, h, w, bit_depth=bit_depth, srgb=srgb)
+
+
+def relight_to_file(
+    model,
+    light,
+    height: int,
+    width: int,
+    path: str | Path,
+    *,
+    bit_depth: int = 8,
+    srgb: bool = False,
+    chunk: int = DEFAULT_RENDER_CHUNK,
+    band_pixels: int = DEFAULT_BAND_PIXELS,
+    allow_below_horizon: bool = False,
+) -> Path:
+    """Render ``model`` under ``light`` at ``height x width`` straight into an image file.
+
+    A PNG (8 or 16 bit) is rendered, quantised and compressed band by band, so peak memory
+    is one band whatever the size; a JPEG holds the 8-bit image (3 bytes a pixel). Values are
+    written linear unless ``srgb``. Returns the path written.
+    """
+    _check_hw(height, width)
+    path = check_output_path(path, bit_depth=bit_depth)
+    height, width = int(height), int(width)
+    check_output_size(height, width, bytes_per_pixel=3 * (2 if int(bit_depth) == 16 else 1))  # the decoded image
+    bands = iter_bands(model, light, height, width, chunk=chunk, band_pixels=band_pixels, allow_below_horizon=allow_below_horizon)
+    return _write_bands(bands, path, height, width, bit_depth=bit_depth, srgb=srgb)

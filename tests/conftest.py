@@ -4,7 +4,8 @@
 :mod:`relightzoo.data.synthetic` under a hemisphere light pattern and writes it in the
 dataset folder format, so tests load real files through the real loader. Import it with
 ``from conftest import make_olat_folder``, or use the ``tiny_dataset`` / ``olat_folder``
-fixtures.
+fixtures. Modules that train tiny networks mark themselves with
+``pytestmark = pytest.mark.usefixtures("one_thread")``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 
 from relightzoo.data.folder import write_dataset
 from relightzoo.data.synthetic import lambertian_scene
@@ -51,3 +53,16 @@ def olat_folder(tmp_path: Path) -> Callable[..., Path]:
         return make_olat_folder(tmp_path / name, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests with one torch thread, restoring the count afterwards.
+
+    Tiny networks gain nothing from intra-op threads; on a shared 2-core machine their
+    contention slows each step many times over.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -110,3 +110,13 @@ def test_a_custom_backbone_passes_through():
 
     sq = Square()
     assert create_activation(sq) is sq
+
+
+def test_timm_activation_table_matches_timm():
+    """The written-out table (kept so listing plugins does not import timm) is timm's own."""
+    from timm.layers.create_act import _ACT_LAYER_DEFAULT
+
+    from relightzoo.builtins.activations import TIMM_ACTIVATION_CLASSES
+
+    expected = {k: v.__name__ for k, v in _ACT_LAYER_DEFAULT.items() if k not in {"relu", "hardsigmoid", "hardswish"}}
+    assert TIMM_ACTIVATION_CLASSES == expected

@@ -60,6 +60,16 @@ def test_weights_and_config_round_trip_exactly(tmp_path: Path) -> None:
     assert loaded is other and _same_weights(model, other)
 
 
+def test_config_values_from_numpy_and_paths_are_stored_as_json(tmp_path: Path) -> None:
+    config = {"cap": np.float32(0.5), "train": np.arange(3), "source": tmp_path / "data"}
+    path = save_checkpoint(tmp_path / "m.safetensors", _mlp(), config)
+    got = read_config(path)
+    assert got["cap"] == 0.5 and got["train"] == [0, 1, 2] and got["source"] == str(tmp_path / "data")
+    with pytest.raises(TypeError, match="a checkpoint config cannot hold a object"):
+        save_checkpoint(tmp_path / "m.safetensors", _mlp(), {"x": object()})
+    assert read_config(path)["cap"] == 0.5  # the failed save left the file alone
+
+
 def test_file_is_plain_safetensors_with_json_metadata(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "m.safetensors", _mlp(), {"step": 3})
     tensors = load_file(path)  # any safetensors reader opens it

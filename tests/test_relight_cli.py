@@ -211,7 +211,7 @@ def test_relight_cli_normalises_a_non_unit_light_with_a_warning(ckpt, tmp_path):
         ([], 2, "Error: give a light: --light x,y,z or --polar P --azimuth A"),
         (["--light", "0,0,1", "--polar", "0.1", "--azimuth", "0"], 2, "Error: give the light once: either --light x,y,z or --polar P --azimuth A, not both"),
         (["--polar", "0.5"], 2, "Error: --polar and --azimuth go together; give both"),
-        (["--light", "0,0,1", "--degrees"], 2, "Error: --degrees applies to --polar/--azimuth, not to --light"),
+        (["--light", "0,0,1", "--degrees"], 2, "Error: --degrees applies to --polar/--azimuth or --orbit-polar, not to --light"),
         (["--polar", "45", "--azimuth", "30"], 2, "Error: --polar 45 --azimuth 30 look like degrees: add --degrees (default: radians)"),
         (["--light", "nan,0,1"], 1, "Error: light direction: direction 0 is not finite (NaN or inf)"),
         (["--light", "0,0,0"], 1, "Error: light direction: direction 0 has zero length"),
@@ -243,3 +243,148 @@ def test_relight_cli_unwritable_output_fails_before_rendering(ckpt, tmp_path):
     assert res.exit_code == 1 and "16-bit images need a .png file" in res.output
     res = _run(tmp_path / "none.safetensors", "--light", "0,0,1", "--out", tmp_path / "x.png")
     assert res.exit_code == 1 and res.output.strip() == f"Error: checkpoint {tmp_path / 'none.safetensors'} not found"
+
+
+# -- any resolution: bands and chunks -----------------------------------------------------
+
+
+def _tiny_siren(seed=0):
+    from relightzoo.zoo import create_model
+
+    torch.manual_seed(seed)
+    return create_model("siren", hidden_layers=2, hidden_features=24).eval()
+
+
+def test_chunked_and_unchunked_renders_are_identical(tmp_path):
+    from relightzoo.relight import quantize, relight_to_file
+
+    model = _tiny_siren()
+    light = [0.36, 0.48, 0.8]
+    whole = model.render(torch.tensor([light]), 29, 41, chunk=29 * 41)[0]  # one forward pass
+    banded = relight(model, light, 29, 41, chunk=37, band_pixels=150)  # 3-row bands, 37-sample chunks
+    assert torch.equal(banded, whole)
+    for depth in (8, 16):
+        out = relight_to_file(model, light, 29, 41, tmp_path / f"x{depth}.png", bit_depth=depth, chunk=37, band_pixels=150)
+        got = read_image(out)
+        assert got.dtype == (np.uint8 if depth == 8 else np.uint16) and got.shape == (29, 41, 3)
+        np.testing.assert_array_equal(got, quantize(whole, depth))
+    np.testing.assert_array_equal(read_image(tmp_path / "x8.png"), np.round(whole.numpy() * 255).astype(np.uint8))
+
+
+def test_a_large_render_needs_memory_for_a_band_not_the_image():
+    from relightzoo.bench.relighting import render_peak_rss
+
+    features = 64
+    r = render_peak_rss(1024, model_kwargs={"hidden_layers": 2, "hidden_features": features})
+    unchunked = 1024 * 1024 * features * 4 * 2  # two activation buffers of one forward pass over every pixel
+    # Growth over the 16 x 16 baseline can come out near zero or even negative (which library
+    # pages a run touches varies); the property is that it stays far below an unchunked pass.
+    assert r["peak_rss_bytes"] > 0 and r["growth_bytes"] < unchunked / 4, r
+    assert r["png_bytes"] > 0
+
+
+def test_srgb_encodes_for_display(ckpt, tmp_path):
+    from relightzoo.envmap import linear_to_srgb
+    from relightzoo.relight import load_model, quantize
+
+    res = _run(ckpt, "--light", "0,0,1", "--srgb", "--out", tmp_path / "s.png")
+    assert res.exit_code == 0, res.output
+    assert "sRGB" in res.output
+    model, _ = load_model(ckpt)
+    lin = relight(model, [0, 0, 1], 12, 12).numpy()
+    np.testing.assert_array_equal(read_image(tmp_path / "s.png"), quantize(np.clip(linear_to_srgb(lin), 0, 1), 8))
+
+
+# -- environment maps and animations through the CLI ---------------------------------------
+
+
+def test_relight_cli_envmap_states_k_and_matches_the_python_api(ckpt, tmp_path):
+    from relightzoo.envmap import EnvironmentLighting, write_hdr
+    from relightzoo.relight import load_model, quantize
+
+    sky = np.full((16, 32, 3), 0.5, dtype=np.float32)
+    sky[2, 5] = 400.0  # a sun
+    write_hdr(tmp_path / "sky.hdr", sky)
+    res = _run(ckpt, "--envmap", tmp_path / "sky.hdr", "--envmap-k", "16", "--exposure", "0.5", "--out", tmp_path / "e.png")
+    assert res.exit_code == 0, res.output
+    assert "environment map sky.hdr as K=" in res.output and "(asked for 16)" in res.output and "exposure 0.5" in res.output
+    model, _ = load_model(ckpt)
+    from relightzoo.envmap import load_envmap
+
+    want = relight(model, EnvironmentLighting(load_envmap(tmp_path / "sky.hdr"), k=16, exposure=0.5, progress=False), 12, 12)
+    np.testing.assert_array_equal(read_image(tmp_path / "e.png"), quantize(want, 8))
+    res = _run(ckpt, "--envmap", tmp_path / "sky.hdr", "--exposure", "auto", "--size", "20x10", "--out", tmp_path / "a.png")
+    assert res.exit_code == 0, res.output
+    assert "(asked for 64)" in res.output and read_image(tmp_path / "a.png").shape == (10, 20, 3)
+
+
+def _gif_frames(path):
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as im:
+        return [(np.asarray(f.convert("RGB")), f.info.get("duration")) for f in ImageSequence.Iterator(im)]
+
+
+def test_relight_cli_transition_and_orbit_gifs(ckpt, tmp_path):
+    from relightzoo.relight import load_model
+
+    res = _run(ckpt, "--light", "0,0,1", "--to", "0.6,0,0.8", "--frames", "5", "--size", "16x16", "--out", tmp_path / "t.gif")
+    assert res.exit_code == 0, res.output
+    assert "5 frames, 16x16, 12 fps" in res.output
+    frames = _gif_frames(tmp_path / "t.gif")
+    assert len(frames) == 5 and frames[0][0].shape == (16, 16, 3)
+    model, _ = load_model(ckpt)
+    for f, light in ((frames[0][0], [0, 0, 1]), (frames[-1][0], [0.6, 0, 0.8])):  # the ends are the two lights
+        want = relight(model, light, 16, 16).numpy() * 255
+        assert np.abs(f.astype(float) - want).mean() < 3  # a 256-colour palette
+    res = _run(ckpt, "--orbit-polar", "30", "--degrees", "--frames", "4", "--fps", "10", "--out", tmp_path / "o.gif")
+    assert res.exit_code == 0, res.output
+    assert "orbit at polar 30.0 deg" in res.output
+    frames = _gif_frames(tmp_path / "o.gif")
+    assert len(frames) == 4 and all(d == 100 for _, d in frames)
+
+
+@pytest.mark.parametrize(
+    "args,out,code,message",
+    [
+        (["--to", "0,0,1"], "x.gif", 2, "Error: --to needs a start light"),
+        (["--light", "0,0,1", "--to", "0.6,0,0.8"], "x.png", 2, "--to makes an animation: --out must be a .gif file"),
+        (["--light", "0,0,1"], "x.gif", 2, "a .gif output needs an animation"),
+        (["--light", "0,0,1", "--frames", "4"], "x.png", 2, "--frames applies to an animation"),
+        (["--light", "0,0,1", "--envmap-k", "4"], "x.png", 2, "--envmap-k applies to --envmap"),
+        (["--light", "0,0,1", "--to", "0,0,1"], "x.gif", 1, "a transition needs two different lights"),
+        (["--orbit-polar", "100", "--degrees"], "x.gif", 2, "--orbit-polar 100 deg is outside 0..90 degrees"),
+        (["--orbit-polar", "45"], "x.gif", 2, "--orbit-polar 45 looks like degrees"),
+        (["--orbit-polar", "0.5", "--light", "0,0,1"], "x.gif", 2, "--orbit-polar animates the light by itself"),
+        (["--orbit-polar", "0.5", "--bit-depth", "16"], "x.gif", 2, "a GIF is 8-bit"),
+        (["--envmap", "{sky}", "--light", "0,0,1"], "x.png", 2, "--envmap lights the scene by itself"),
+        (["--envmap", "{sky}", "--exposure", "-1"], "x.png", 2, "the exposure must be a positive number or 'auto'"),
+        (["--envmap", "{bad}"], "x.png", 1, "must be exactly twice as wide as it is tall"),
+        (["--envmap", "{missing}"], "x.png", 1, "not found"),
+    ],
+)
+def test_relight_cli_envmap_and_animation_errors(ckpt, tmp_path, args, out, code, message):
+    from relightzoo.envmap import write_hdr
+
+    write_hdr(tmp_path / "sky.hdr", np.ones((4, 8, 3), dtype=np.float32))
+    write_hdr(tmp_path / "bad.hdr", np.ones((4, 4, 3), dtype=np.float32))
+    paths = {"sky": tmp_path / "sky.hdr", "bad": tmp_path / "bad.hdr", "missing": tmp_path / "none.hdr"}
+    res = _run(ckpt, *(a.format(**paths) for a in args), "--out", tmp_path / out)
+    assert res.exit_code == code, res.output
+    assert message in res.output
+    assert not (tmp_path / out).exists()
+
+
+def test_an_environment_map_renders_the_same_in_bands():
+    from relightzoo.envmap import EnvironmentLighting
+
+    model = _tiny_siren(1)
+    sky = np.full((8, 16, 3), 0.25, dtype=np.float32)
+    sky[1, 3] = 50.0
+    whole = EnvironmentLighting(sky, k=8, progress=False)
+    banded = EnvironmentLighting(sky, k=8, progress=False)
+    a = relight(model, whole, 20, 30, band_pixels=20 * 30)
+    b = relight(model, banded, 20, 30, band_pixels=90, chunk=45)  # 3-row bands
+    torch.testing.assert_close(b, a, atol=1e-6, rtol=0)
+    assert banded.info["bands"] == 7 and banded.info["k_used"] == whole.info["k_used"]
+    assert banded.info["clipped_fraction"] == pytest.approx(whole.info["clipped_fraction"], abs=1e-9)

@@ -9,7 +9,6 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -28,19 +27,12 @@ from relightzoo.train import (
     resolve_device,
     train,
 )
-from relightzoo.zoo import CoordinateModel, create_model, model_spec
+from relightzoo.zoo import CoordinateModel, model_spec
 
 TINY = {"hidden_features": 16, "hidden_layers": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared 2-core machine the
-    threads' contention makes each step up to 20x slower; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +70,7 @@ def test_one_seed_gives_identical_weights_and_another_differs(dataset, tmp_path:
     c = _run(dataset, tmp_path / "c", seed=1)
     assert _same(_weights(a.model), _weights(b.model))
     assert not _same(_weights(a.model), _weights(c.model))
-    assert a.history == [] or [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert len(a.history) == 3 and [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
 
 
 def test_resume_continues_exactly(dataset, tmp_path: Path) -> None:
@@ -340,3 +332,16 @@ def test_resume_on_another_device_type_warns_and_goes_on(dataset, tmp_path: Path
     with pytest.warns(UserWarning, match="resuming on cpu a run trained on cuda: the batches from here on differ"):
         res = _run(dataset, out, steps=8, resume=True)
     assert res.step == 8 and res.resumed_from == 4
+
+
+def test_a_models_train_defaults_fill_only_unset_settings():
+    """Settings left unset come from the model's train_defaults, explicit ones win."""
+    from relightzoo.train import GLOBAL_DEFAULTS, training_settings
+
+    class Quick:
+        train_defaults = {"lr": 3e-3, "schedule": "cosine"}
+
+    got = training_settings(Quick(), steps=None, batch_size=None, lr=None, schedule=None, warmup_steps=None)
+    assert got == {**GLOBAL_DEFAULTS, "lr": 3e-3, "schedule": "cosine"}
+    assert training_settings(Quick(), lr=1e-4)["lr"] == 1e-4
+    assert training_settings(object(), schedule=None)["schedule"] == "none"

@@ -20,14 +20,7 @@ from relightzoo.train import load_checkpoint, read_config
 SMALL = ["--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=2", "--batch-size", "128", "--lr", "1e-3"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a shared 2-core machine their
-    contention slows each step many times over. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -157,15 +150,15 @@ def test_default_run_folder(data: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert run.name.startswith("siren-scaled-spherical-sine-") and (run / "latest.safetensors").exists()
 
 
-def test_every_encoder_and_activation_trains_saves_and_renders_the_same_in_a_fresh_process(
-    data: Path, tmp_path: Path
+def test_every_encoder_and_activation_trains_on_the_demo_saves_and_renders_the_same_in_a_fresh_process(
+    tmp_path: Path,
 ) -> None:
     combos = [(e, a) for e in ("raw", "scaled-spherical", "fourier", "direction") for a in ("sine", "cosine", "relu")]
     light = torch.tensor([[0.3, -0.2, 0.93]])
     expected = {}
     for enc, act in combos:
         out = tmp_path / f"{enc}-{act}"
-        res = _train(str(data), "--encoder", enc, "--activation", act, "--steps", "3", "--out", str(out), "--no-eval", *SMALL)
+        res = _train("demo", "--encoder", enc, "--activation", act, "--steps", "3", "--out", str(out), "--no-eval", *SMALL)
         assert res.exit_code == 0, res.output
         model, _ = load_checkpoint(out / "latest.safetensors")
         expected[f"{enc}-{act}"] = model.render(light, 9, 7)
@@ -192,7 +185,16 @@ def test_help_states_the_real_defaults() -> None:
     res = CliRunner().invoke(main, ["train", "--help"], terminal_width=200)
     assert res.exit_code == 0
     text = _flat(res.output)
-    assert f"Optimiser steps [default: {DEFAULT_STEPS}]" in text
-    assert f"samples a step [default: {DEFAULT_BATCH_SIZE}]" in text
-    assert float(re.search(r"Learning rate \[default: ([^\]]+)\]", text).group(1)) == DEFAULT_LR
+    assert f"Optimiser steps [default: the model's, else {DEFAULT_STEPS}]" in text
+    assert f"samples a step [default: the model's, else {DEFAULT_BATCH_SIZE}]" in text
+    assert float(re.search(r"Learning rate \[default: the model's, else ([^\]]+)\]", text).group(1)) == DEFAULT_LR
     assert "[default: siren]" in text and "[default: scaled-spherical]" in text and "[default: xu5:0.77]" in text
+
+
+def test_the_demo_scene_trains_with_the_default_model(tmp_path: Path) -> None:
+    res = _train("demo", "--steps", "2", "--batch-size", "256", "--out", str(tmp_path / "demo"), "--no-eval")
+    assert res.exit_code == 0, res.output
+    config = read_config(tmp_path / "demo" / "latest.safetensors")
+    assert config["dataset"]["source"] == "demo" and config["step"] == 2
+    assert config["spec"]["model"]["args"] == {"hidden_layers": 3, "hidden_features": 256}
+    assert len(config["dataset"]["split"]["train"]) == 5

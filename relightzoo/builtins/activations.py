@@ -26,9 +26,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from timm.layers import get_act_layer
-from timm.layers.create_act import _ACT_LAYER_DEFAULT
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from relightzoo.errors import PluginError
 from relightzoo.zoo import Backbone, hookimpl
@@ -50,25 +49,36 @@ class _PeriodicInPlace(torch.autograd.Function):
 
     Autograd's own ``torch.sin`` keeps the pre-activation, allocates the output, and in
     backward allocates ``cos(z)`` and then ``grad * cos(z)``. Here the derivative is computed
-    in forward, the pre-activation buffer becomes the output, and backward is one multiply.
+    in forward, the pre-activation buffer becomes the output, and backward is one multiply
+    done in place on the saved derivative (no allocation; the value is exactly
+    ``grad * cos(z)``). For cos the saved factor is ``sin(z)`` and the sign is applied to the
+    product in backward (the same float result as multiplying by ``-sin(z)``).
+
+    A second backward through the same graph (``retain_graph=True``) is refused by autograd
+    (the saved derivative was modified in place), and double backward by
+    ``once_differentiable``: the saved derivative is a constant, so second derivatives
+    through it would be wrong rather than merely slow.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, is_cos: bool) -> torch.Tensor:
         if is_cos:
-            derivative = torch.sin(z).neg_()
+            factor = torch.sin(z)
             out = z.cos_()
         else:
-            derivative = torch.cos(z)
+            factor = torch.cos(z)
             out = z.sin_()
+        ctx.is_cos = is_cos
         ctx.mark_dirty(z)
-        ctx.save_for_backward(derivative)
+        ctx.save_for_backward(factor)
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        (derivative,) = ctx.saved_tensors
-        return grad * derivative, None
+        (factor,) = ctx.saved_tensors
+        product = factor.mul_(grad)
+        return (product.neg_() if ctx.is_cos else product), None
 
 
 class PeriodicLayer(nn.Linear):
@@ -186,6 +196,8 @@ class TimmBackbone(Backbone):
     def __init__(self, act_name: str) -> None:
         self.act_name = act_name
         self.name = act_name.replace("_", "-")
+        from timm.layers import get_act_layer  # timm (and torchvision) only when one is built
+
         self.act_layer = get_act_layer(act_name)
 
     def layer(self, in_features: int, out_features: int, *, first: bool) -> nn.Module:
@@ -202,8 +214,20 @@ class TimmBackbone(Backbone):
         nn.init.zeros_(head.bias)
 
 
-_SKIP = {"relu", "hardsigmoid", "hardswish"}  # our own relu; timm's spelling aliases of hard_*
-TIMM_ACTIVATIONS: list[str] = sorted(n for n in _ACT_LAYER_DEFAULT if n not in _SKIP)
+TIMM_ACTIVATION_CLASSES: dict[str, str] = {
+    "celu": "CELU", "elu": "ELU", "gelu": "GELU", "gelu_tanh": "GELUTanh", "hard_mish": "HardMish",
+    "hard_sigmoid": "Hardsigmoid", "hard_swish": "Hardswish", "identity": "Identity",
+    "leaky_relu": "LeakyReLU", "mish": "Mish", "prelu": "PReLU", "quick_gelu": "QuickGELU",
+    "relu6": "ReLU6", "selu": "SELU", "sigmoid": "Sigmoid", "silu": "SiLU", "swish": "SiLU",
+    "tanh": "Tanh",
+}
+"""timm's activation table (``timm.layers.create_act._ACT_LAYER_DEFAULT``) less ``relu``
+(the built-in replaces it) and the ``hardsigmoid``/``hardswish`` spelling aliases, as
+name -> class name. Written out rather than read from timm so that registering plugins does
+not import timm and torchvision (about 0.2 GiB and a second of start-up) for commands that
+never build one; tests/test_activations.py checks it against timm's table."""
+
+TIMM_ACTIVATIONS: list[str] = sorted(TIMM_ACTIVATION_CLASSES)
 """timm activation names registered as plugins (``leaky_relu`` is registered as ``leaky-relu``)."""
 
 
@@ -218,10 +242,9 @@ def _timm_factory(act_name: str):
 
 
 def _timm_description(act_name: str) -> str:
-    cls = _ACT_LAYER_DEFAULT[act_name]
     init = "Xavier" if act_name in _XAVIER else "Kaiming"
     alias = " (alias of silu)" if act_name == "swish" else ""
-    return f"timm's {act_name} ({cls.__name__}){alias}, {init} init"
+    return f"timm's {act_name} ({TIMM_ACTIVATION_CLASSES[act_name]}){alias}, {init} init"
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from relightzoo.errors import PluginError
 from relightzoo.lights import nearest_lights
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, RelightModel, hookimpl
+from relightzoo.zoo import DEFAULT_RENDER_CHUNK, CapturedImagesModel, hookimpl
 
 __all__ = ["BlendModel", "EXACT_ANGLE", "register_models"]
 
@@ -25,11 +25,11 @@ EXACT_ANGLE = 1e-5
 """A query within this many radians of a training light returns that light's image."""
 
 
-class BlendModel(RelightModel):
+class BlendModel(CapturedImagesModel):
     """Inverse-angle weighted sum of the ``k`` nearest training images on the light sphere."""
 
     trainable = False
-    needs_images = True
+    label = "model 'blend'"
 
     def __init__(self, k: int = 3, power: float = 2.0) -> None:
         super().__init__()
@@ -39,22 +39,6 @@ class BlendModel(RelightModel):
             raise PluginError(f"model 'blend': power must be a positive number, got {power}")
         self.k = int(k)
         self.power = float(power)
-        self.register_buffer("images", torch.zeros(0, 0, 0, 3))
-        self.register_buffer("lights", torch.zeros(0, 3))
-
-    def attach_training_data(self, images: torch.Tensor, lights: torch.Tensor) -> None:
-        """Keep the training images ``[T, H, W, 3]`` (float, [0, 1]) and their lights ``[T, 3]``."""
-        images = torch.as_tensor(images).detach()
-        lights = torch.as_tensor(lights).detach()
-        if images.dim() != 4 or images.shape[-1] != 3:
-            raise PluginError(f"model 'blend': images must be [T, H, W, 3], got {list(images.shape)}")
-        if lights.shape != (images.shape[0], 3):
-            raise PluginError(f"model 'blend': lights must be [{images.shape[0]}, 3], got {list(lights.shape)}")
-        if images.shape[0] == 0:
-            raise PluginError("model 'blend' needs at least one training image")
-        device = self.images.device
-        self.images = images.to(device=device, dtype=torch.float32)
-        self.lights = lights.to(device=device, dtype=torch.float32)
 
     def weights(self, lights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(indices [Q, k], weights [Q, k])`` of the training images blended for each light."""
@@ -71,8 +55,7 @@ class BlendModel(RelightModel):
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
         """Images ``[L, H, W, 3]`` in [0, 1]; resized (bilinear, antialiased) when ``H x W``
         differs from the training images."""
-        if len(self.lights) == 0:
-            raise PluginError("model 'blend' holds no training images; attach_training_data() or load a checkpoint first")
+        self.check_training_data()
         idx, w = self.weights(lights)
         _, h0, w0, _ = self.images.shape
         out = torch.empty(len(idx), height, width, 3)
@@ -83,14 +66,6 @@ class BlendModel(RelightModel):
                                     align_corners=False, antialias=True)[0].permute(1, 2, 0)
             out[q] = img.clamp(0.0, 1.0).cpu()
         return out
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        # The buffers' shapes depend on the data: take them from the saved tensors.
-        for key in ("images", "lights"):
-            saved = state_dict.get(prefix + key)
-            if isinstance(saved, torch.Tensor) and saved.shape != self._buffers[key].shape:
-                self._buffers[key] = torch.empty(saved.shape, dtype=torch.float32, device=self._buffers[key].device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
 
 @hookimpl

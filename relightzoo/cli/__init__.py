@@ -19,19 +19,23 @@ from ..errors import RelightzooError
 
 __all__ = ["main", "COMMANDS"]
 
-COMMANDS: dict[str, str] = {
-    "plugins": "relightzoo.cli.plugins_cmd:plugins",
-    "data": "relightzoo.cli.data_cmd:data",
-    "train": "relightzoo.cli.train_cmd:train",
-    "eval": "relightzoo.cli.eval_cmd:eval_",
-    "relight": "relightzoo.cli.relight_cmd:relight",
-    "ablate": "relightzoo.cli.ablate_cmd:ablate",
-    "bench": "relightzoo.cli.bench_cmd:bench",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plugins": ("relightzoo.cli.plugins_cmd:plugins", "List registered encoders, activations and models."),
+    "data": ("relightzoo.cli.data_cmd:data", "Inspect, convert and render OLAT datasets."),
+    "train": ("relightzoo.cli.train_cmd:train", "Train a model on a dataset's training lights."),
+    "eval": ("relightzoo.cli.eval_cmd:eval_", "Score a checkpoint on held-out lights beside blend."),
+    "relight": ("relightzoo.cli.relight_cmd:relight", "Render a checkpoint under new lights or an envmap."),
+    "ablate": ("relightzoo.cli.ablate_cmd:ablate", "Train and compare a grid of encoders x activations."),
+    "bench": ("relightzoo.cli.bench_cmd:bench", "Measure throughput and memory against a roofline."),
 }
-"""Subcommand name -> ``module:attribute`` of its click command."""
+"""Subcommand name -> (``module:attribute`` of its click command, one-line help).
+
+The help line is kept here so that ``relightzoo --help`` lists the commands without
+importing them (several pull in torch and timm)."""
 
 
 def _available(spec: str) -> bool:
+    """Whether the module behind a command exists (commands land one by one)."""
     module = spec.partition(":")[0]
     return importlib.util.find_spec(module) is not None
 
@@ -41,14 +45,21 @@ class LazyGroup(click.Group):
     and turns user errors into one-line messages."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name, spec in COMMANDS.items() if _available(spec)]
+        return [name for name, (spec, _) in COMMANDS.items() if _available(spec)]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        spec = COMMANDS.get(name)
-        if spec is None or not _available(spec):
+        spec = COMMANDS.get(name, ("", ""))[0]
+        if not spec or not _available(spec):
             return None
         module, _, attr = spec.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands from :data:`COMMANDS` without importing them."""
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -56,18 +56,18 @@ def plugins(pattern: str, kind: str | None, json_: bool) -> None:
     else:
         from rich.table import Table
 
-        table = Table(title="relightzoo plugins", show_lines=False, title_justify="left")
+        table = Table(title="relightzoo plugins", show_lines=True, title_justify="left")
         table.add_column("kind", style="cyan", no_wrap=True)
-        table.add_column("name", style="bold", no_wrap=True)
-        table.add_column("description")
+        table.add_column("name and description", ratio=1, min_width=24)
         table.add_column("defaults", style="green", no_wrap=True)
-        table.add_column("package", style="magenta")
+        table.add_column("package", style="magenta", no_wrap=True)
         for info in infos:
             description = escape(info.description)
             if info.kind == "model":
                 description += f" [dim](uses: {', '.join(info.uses) or 'no encoder/activation'})[/dim]"
-            table.add_row(info.kind, info.name, description,
-                          escape(_format_defaults(info.defaults, info.required)), escape(info.provider))
+            table.add_row(info.kind, f"[bold]{escape(info.name)}[/bold]\n{description}",
+                          escape(_format_defaults(info.defaults, info.required)),
+                          escape(info.provider).replace(" ", "\n", 1))
         console.print(table)
     for name, error in manager.failed.items():
         console.print(f"[red]failed to load[/red] plugin {escape(repr(name))}: {escape(error)}")

@@ -126,17 +126,17 @@ def _summary_line(label: str, res: dict) -> str:
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Coordinate encoder plugin.")
 @click.option("--activation", default=DEFAULT_ACTIVATION, show_default=True, help="Activation backbone plugin.")
 @click.option("--lights", default=DEFAULT_LIGHTS, show_default=True, metavar="RULE", help=f"Training lights: {RULE_HELP}.")
-@click.option("--steps", type=click.IntRange(min=0), default=None, help="Optimiser steps [default: 2000].")
+@click.option("--steps", type=click.IntRange(min=0), default=None, help="Optimiser steps [default: the model's, else 2000].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Run folder [default: runs/MODEL-ENCODER-ACTIVATION-TIME].")
 @click.option("--encoder-arg", "encoder_arg", multiple=True, metavar="K=V", help="Encoder argument (repeatable).")
 @click.option("--activation-arg", "activation_arg", multiple=True, metavar="K=V", help="Activation argument (repeatable).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128 (repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and the batches.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="(pixel, light) samples a step [default: 4096].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: 1e-4].")
-@click.option("--schedule", type=click.Choice(["none", "cosine"]), default="none", show_default=True, help="Learning-rate schedule.")
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True, help="Linear learning-rate warm-up steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="(pixel, light) samples a step [default: the model's, else 4096].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: the model's, else 1e-4].")
+@click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Save latest/best every K steps [default: a tenth of the run].")
 @click.option("--log-every", type=click.IntRange(min=1), default=100, show_default=True, help="Write metrics.jsonl every K steps.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR", help="Continue the run in RUN_DIR where it stopped.")
@@ -155,7 +155,7 @@ def train(ctx: click.Context, **params: Any) -> None:
     from ..console import console, print_json
     from ..data import load_dataset
     from ..lights import select_lights
-    from ..train import DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_STEPS, TrainingInterrupted, resolve_device
+    from ..train import TrainingInterrupted, resolve_device
     from ..train import train as run_training
     from ..zoo.args import parse_kv
 
@@ -169,9 +169,6 @@ def train(ctx: click.Context, **params: Any) -> None:
         _fill_from_run(ctx, params, _run_config(resume))
     if params["data"] is None:
         raise click.UsageError("Missing argument 'DATA' (a dataset folder or 'demo').")
-    steps = DEFAULT_STEPS if params["steps"] is None else params["steps"]
-    batch_size = DEFAULT_BATCH_SIZE if params["batch_size"] is None else params["batch_size"]
-    lr = DEFAULT_LR if params["lr"] is None else params["lr"]
     device = resolve_device(params["device"])
 
     dataset = load_dataset(params["data"], allow_below_horizon=params["allow_below_horizon"])
@@ -195,9 +192,9 @@ def train(ctx: click.Context, **params: Any) -> None:
             dataset,
             split,
             model,
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
+            steps=params["steps"],
+            batch_size=params["batch_size"],
+            lr=params["lr"],
             seed=params["seed"],
             device=device,
             out_dir=out,
@@ -220,7 +217,7 @@ def train(ctx: click.Context, **params: Any) -> None:
         if not getattr(result.model, "trainable", True):
             console.print(f"saved {params['model']} (nothing to train) to {out}")
         elif result.step == result.resumed_from and resume is not None:
-            console.print(f"the run in {out} is already at step {result.step} of {steps}; pass a larger --steps to go on")
+            console.print(f"the run in {out} is already at step {result.step} of {result.config['training']['steps']}; pass a larger --steps to go on")
         elif result.loss is not None:
             console.print(
                 f"trained {result.step} steps in {result.elapsed:.1f} s: training loss {result.loss:.5f} "

@@ -35,6 +35,7 @@ from .loop import (
     train_step,
 )
 from .optim import DEFAULT_LR, DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
+from .settings import GLOBAL_DEFAULTS, training_settings
 
 __all__ = [
     "BEST",
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_OPTIMIZER",
     "DEFAULT_STEPS",
     "FORMAT_VERSION",
+    "GLOBAL_DEFAULTS",
     "LATEST",
     "METRICS",
     "SCHEDULES",
@@ -58,6 +60,7 @@ __all__ = [
     "read_checkpoint",
     "read_config",
     "resolve_device",
+    "training_settings",
     "save_checkpoint",
     "save_state",
     "state_path",

@@ -250,11 +250,20 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict) -> Path:
         if spec is not None:
             config["spec"] = spec
     tensors, aliases = _prepare_tensors(model.state_dict())
-    metadata = {METADATA_KEY: json.dumps(config, sort_keys=True)}
+    metadata = {METADATA_KEY: json.dumps(config, sort_keys=True, default=_json_value)}
     if aliases:
         metadata[_ALIASES_KEY] = json.dumps(aliases, sort_keys=True)
     _atomic_write(path, _st_save(tensors, metadata=metadata))
     return path
+
+
+def _json_value(o: Any) -> Any:
+    """numpy/torch scalars and arrays, and paths, as JSON values."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"a checkpoint config cannot hold a {type(o).__name__}")
 
 
 def _spec_of(model: nn.Module) -> dict | None:

@@ -6,6 +6,11 @@ samples across every training image (:class:`~relightzoo.data.PixelLightSampler`
 minimises the mean squared error between the model's RGB and the target ``2 * rgb - 1``.
 A fixed seed makes a run repeatable bit for bit on one machine.
 
+An image model (``learned-blend``) trains through the same loop by drawing its own batches:
+it offers ``training_batch(generator, batch_size) -> (*inputs, target)`` and the loop
+minimises the MSE between ``model(*inputs)`` and ``target`` (both in [-1, 1]), with the same
+checkpoints, resume, logs and CLI (:class:`ModelBatches`, :func:`model_train_step`).
+
 The run directory holds ``config.json`` (what was trained, on what, how), ``metrics.jsonl``
 (one JSON object a logging step), ``latest.safetensors`` and ``best.safetensors`` (lowest
 mean training loss over a checkpoint interval) written every ``checkpoint_every`` steps,
@@ -41,13 +46,16 @@ from ..console import console, make_progress
 from ..errors import CheckpointError, TrainingError
 from ..lights import LightSplit, select_lights
 from .checkpoint import load_checkpoint, load_state, read_config, save_checkpoint, save_state, state_path
-from .optim import DEFAULT_LR, DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
+from .optim import DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
+from .settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, training_settings
 
 __all__ = [
     "TrainResult",
     "TrainingInterrupted",
     "train",
     "train_step",
+    "model_train_step",
+    "ModelBatches",
     "keep_freed_memory",
     "resolve_device",
     "psnr_from_mse",
@@ -64,10 +72,6 @@ BEST = "best.safetensors"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 
-DEFAULT_STEPS = 2000
-DEFAULT_BATCH_SIZE = 4096
-"""Defaults sized so that ``relightzoo train demo`` (64 x 64, ~1000 lights) trains and
-evaluates in under 3 minutes on 2 CPU cores."""
 
 _RESUME_MUST_MATCH = ("batch_size", "lr", "optimizer", "schedule", "warmup_steps", "seed")
 """Training settings a resumed run must share with the run it continues (``steps`` may grow)."""
@@ -381,9 +385,9 @@ def train(
     split: LightSplit | str,
     model: dict | torch.nn.Module,
     *,
-    steps: int = DEFAULT_STEPS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    lr: float = DEFAULT_LR,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
     seed: int = 0,
     device: str | torch.device = "auto",
     out_dir: str | Path,
@@ -391,8 +395,8 @@ def train(
     log_every: int = 100,
     resume: bool = False,
     progress: bool = True,
-    schedule: str = "none",
-    warmup_steps: int = 0,
+    schedule: str | None = None,
+    warmup_steps: int | None = None,
     optimizer: str = DEFAULT_OPTIMIZER,
     tensorboard: bool = False,
     overwrite: bool = False,
@@ -405,9 +409,17 @@ def train(
     ``resume`` the run in ``out_dir`` continues from its latest checkpoint to ``steps``; the
     model, dataset, lights and training settings must be the run's (a
     :class:`TrainingError` names the first that differs). A model with ``trainable = False``
-    (``blend``) only receives the training images and is saved. ``out_dir`` must not hold a
-    run already unless ``resume`` or ``overwrite``.
+    (``blend``) only receives the training images and is saved. A model with a
+    ``training_batch`` method draws its own batches (:class:`ModelBatches`). ``out_dir`` must not hold a
+    run already unless ``resume`` or ``overwrite``. Settings left as None come from the
+    model's ``train_defaults``, else the global defaults (:func:`training_settings`).
     """
+    # Build the model with the run's seed so its initialisation is repeatable.
+    np.random.seed(seed)
+    net = _build_model(model, seed)
+    settings = training_settings(net, steps=steps, batch_size=batch_size, lr=lr, schedule=schedule, warmup_steps=warmup_steps)
+    steps, batch_size, lr = settings["steps"], settings["batch_size"], settings["lr"]
+    schedule, warmup_steps = settings["schedule"], settings["warmup_steps"]
     if steps < 0:
         raise TrainingError(f"--steps must be 0 or more, got {steps}")
     if batch_size < 1:
@@ -426,15 +438,13 @@ def train(
     out = Path(out_dir)
     if isinstance(split, str):
         split = select_lights(split, dataset.lights)
-    latest, best = out / LATEST, out / BEST
+    latest = out / LATEST
     if resume and not latest.exists():
         raise TrainingError(f"cannot resume {out}: it holds no {LATEST}; start a new run with --out instead")
     if not resume and not overwrite and latest.exists():
         raise TrainingError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
 
-    # Build the model with the run's seed so its initialisation is repeatable.
-    np.random.seed(seed)
-    net = _build_model(model, seed).to(dev)
+    net = net.to(dev)
     spec = _spec_of(net)
     training = {
         "steps": int(steps),
@@ -467,10 +477,11 @@ def train(
 
     from ..zoo.api import CoordinateModel
 
-    if not isinstance(net, CoordinateModel):
+    if not isinstance(net, CoordinateModel) and not callable(getattr(net, "training_batch", None)):
         raise TrainingError(
-            f"model {_describe_spec(spec, 'model')} is trainable but is not a coordinate model "
-            "(forward(pixels, lights)); the training loop trains coordinate models only"
+            f"model {_describe_spec(spec, 'model')} is trainable but is neither a coordinate model "
+            "(forward(pixels, lights)) nor draws its own batches (training_batch(generator, batch_size)); "
+            "the training loop cannot feed it"
         )
     return _fit(net, config, dataset, split, out, dev, resume=resume, progress=progress, tensorboard=tensorboard)
 
@@ -525,7 +536,10 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
     log_every, checkpoint_every = tr["log_every"], tr["checkpoint_every"]
     opt = create_optimizer(net, name=tr["optimizer"], lr=tr["lr"])
     sched = create_schedule(opt, schedule=tr["schedule"], steps=steps, warmup_steps=tr["warmup_steps"])
-    sampler = PixelLightSampler(dataset, split.train, batch_size, seed=seed, device=dev)
+    if callable(getattr(net, "training_batch", None)):
+        sampler, step_fn = ModelBatches(net, batch_size, seed=seed, device=dev), model_train_step
+    else:
+        sampler, step_fn = PixelLightSampler(dataset, split.train, batch_size, seed=seed, device=dev), train_step
 
     step, elapsed_before, best_loss, start_step, resumed_loss = 0, 0.0, math.inf, 0, None
     latest, best, metrics_path = out / LATEST, out / BEST, out / METRICS
@@ -603,9 +617,9 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
         task = bar.add_task("training", total=steps, completed=step, loss="-", psnr="-")
         try:
             while step < steps:
-                pixels, lights, rgb = sampler.sample()
+                batch = sampler.sample()
                 in_update = True
-                loss = train_step(net, opt, pixels, lights, rgb)
+                loss = step_fn(net, opt, *batch)
                 step += 1
                 in_update = False
                 if sched is not None:
@@ -657,10 +671,15 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
                     bar.update(task, completed=step)
         except KeyboardInterrupt:
             interrupted = True
-            if in_update:
-                # Stopped inside an update: the weights may be half-stepped, so keep the last checkpoint.
-                kept = f"{latest} (step {last_good_step}) is the latest checkpoint" if last_good_step is not None else "no checkpoint was saved yet"
-                console.print(f"[yellow]interrupted mid-step, so the weights were not saved; {kept}")
+            if in_update or flag.stop:
+                # Inside an update the weights may be half-stepped; a second Ctrl-C means "abort
+                # now". Either way the last checkpoint stays the latest.
+                kept = (
+                    f"{latest} (step {last_good_step}) is the latest checkpoint"
+                    if last_good_step is not None
+                    else "no checkpoint was saved yet"
+                )
+                console.print(f"[yellow]interrupted without saving; {kept}")
             else:
                 window_total = loss_sum.item()
                 if not math.isfinite(window_total):
@@ -711,6 +730,49 @@ def train_step(model, optimizer, pixels: torch.Tensor, lights: torch.Tensor, rgb
     loss.backward()
     optimizer.step()
     return loss.detach()
+
+
+def model_train_step(model, optimizer, *batch: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on a batch a model drew itself (``training_batch``): ``batch`` is
+    ``(*inputs, target)`` with ``target`` in [-1, 1]; the loss is the MSE between
+    ``model(*inputs)`` and ``target``, as for coordinate models. Returns the detached loss."""
+    *inputs, target = batch
+    loss = F.mse_loss(model(*inputs), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+class ModelBatches:
+    """The batch source of a model that draws its own batches (an image model).
+
+    Such a model offers ``training_batch(generator, batch_size) -> (*inputs, target)``, with
+    ``target`` in [-1, 1] and ``forward(*inputs)`` giving the prediction on the same scale;
+    ``batch_size`` counts target pixels, like the (pixel, light) samples of a coordinate
+    model. This wraps it with a seeded generator and the sampler's ``sample`` /
+    ``state_dict`` / ``load_state_dict``, so checkpoints, resume and the logs work unchanged.
+    """
+
+    def __init__(self, model, batch_size: int, *, seed: int = 0, device: str | torch.device = "cpu") -> None:
+        self.model = model
+        self.batch_size = int(batch_size)
+        self.generator = torch.Generator(device=torch.device(device))
+        self.generator.manual_seed(int(seed))
+
+    def sample(self) -> tuple[torch.Tensor, ...]:
+        """One batch, ``(*inputs, target)``."""
+        return tuple(self.model.training_batch(self.generator, self.batch_size))
+
+    def state_dict(self) -> dict:
+        """The generator state and the batch size, to resume the batch sequence exactly."""
+        return {"generator": self.generator.get_state().clone(), "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        if int(state["batch_size"]) != self.batch_size:
+            raise TrainingError(f"batch state was saved with batch size {int(state['batch_size'])}, not {self.batch_size}")
+        self.generator.set_state(torch.as_tensor(state["generator"]).to(torch.uint8).cpu())
 
 
 def _nonfinite(

@@ -9,13 +9,14 @@ schedulers are a pure function of the step, so a resumed run lands on the same r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
-from timm.optim import create_optimizer_v2
-from timm.scheduler import create_scheduler_v2
-from timm.scheduler.scheduler import Scheduler
 
 from ..errors import TrainingError
+
+if TYPE_CHECKING:  # timm (and the torchvision it imports) loads only when training starts
+    from timm.scheduler.scheduler import Scheduler
 
 __all__ = [
     "DEFAULT_OPTIMIZER",
@@ -52,6 +53,8 @@ def create_optimizer(
     Adam and AdamW use torch's fused implementation where the device supports it (the
     same update, computed in one kernel); pass ``fused=False`` for the per-tensor loop.
     """
+    from timm.optim import create_optimizer_v2
+
     if not lr > 0:
         raise TrainingError(f"the learning rate must be positive, got {lr}")
     if name in _FUSABLE and "fused" not in kwargs and "foreach" not in kwargs:
@@ -73,7 +76,7 @@ def create_schedule(
     warmup_steps: int = 0,
     warmup_lr: float | None = None,
     min_lr: float = 0.0,
-) -> Scheduler | None:
+) -> "Scheduler | None":
     """A per-step timm scheduler, or None for a constant rate with no warm-up.
 
     ``cosine`` anneals from the optimiser's rate to ``min_lr`` over ``steps``; ``none`` holds
@@ -86,6 +89,8 @@ def create_schedule(
         raise TrainingError(f"--warmup-steps must be 0 or more, got {warmup_steps}")
     if schedule == "none" and warmup_steps == 0:
         return None
+    from timm.scheduler import create_scheduler_v2
+
     base_lr = optimizer.param_groups[0]["lr"]
     scheduler, _ = create_scheduler_v2(
         optimizer,

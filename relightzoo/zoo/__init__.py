@@ -13,7 +13,7 @@ third-party packages declare them under the entry-point group ``relightzoo``.
 
 from __future__ import annotations
 
-from .api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, RelightModel
+from .api import DEFAULT_RENDER_CHUNK, Backbone, CapturedImagesModel, CoordinateModel, Encoder, RelightModel
 from .args import parse_kv, parse_value
 from .factory import (
     DEFAULT_ACTIVATION,
@@ -33,6 +33,7 @@ __all__ = [
     "Encoder",
     "Backbone",
     "RelightModel",
+    "CapturedImagesModel",
     "CoordinateModel",
     "DEFAULT_RENDER_CHUNK",
     "DEFAULT_ENCODER",

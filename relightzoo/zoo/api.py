@@ -12,7 +12,7 @@ from torch import nn
 
 from ..data.coords import pixel_grid
 
-__all__ = ["Encoder", "Backbone", "RelightModel", "CoordinateModel", "DEFAULT_RENDER_CHUNK"]
+__all__ = ["Encoder", "Backbone", "RelightModel", "CoordinateModel", "CapturedImagesModel", "DEFAULT_RENDER_CHUNK"]
 
 DEFAULT_RENDER_CHUNK = 1 << 16
 """Samples per forward pass when a coordinate model renders an image (bounds peak memory)."""
@@ -93,3 +93,52 @@ class CoordinateModel(RelightModel):
                 rgb = self(pix, light.expand(len(pix), 3))
                 out[li, r0:r1] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(r1 - r0, width, 3).cpu()
         return out
+
+
+class CapturedImagesModel(RelightModel):
+    """An image model that keeps the captured training images and their lights as buffers
+    (``images [T, H, W, 3]``, ``lights [T, 3]``), so that its checkpoint renders with nothing
+    else at hand.
+
+    The buffers' shapes depend on the data, so a freshly built model starts with empty ones
+    and takes their shapes from the saved tensors when a state dict is loaded.
+    """
+
+    needs_images = True
+    label: str = "model"
+    """How error messages name the model, e.g. ``model 'blend'``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("images", torch.zeros(0, 0, 0, 3))
+        self.register_buffer("lights", torch.zeros(0, 3))
+
+    def attach_training_data(self, images: torch.Tensor, lights: torch.Tensor) -> None:
+        """Keep the training images ``[T, H, W, 3]`` (float, [0, 1]) and their lights ``[T, 3]``."""
+        from ..errors import PluginError
+
+        images = torch.as_tensor(images).detach()
+        lights = torch.as_tensor(lights).detach()
+        if images.dim() != 4 or images.shape[-1] != 3:
+            raise PluginError(f"{self.label}: images must be [T, H, W, 3], got {list(images.shape)}")
+        if lights.shape != (images.shape[0], 3):
+            raise PluginError(f"{self.label}: lights must be [{images.shape[0]}, 3], got {list(lights.shape)}")
+        if images.shape[0] == 0:
+            raise PluginError(f"{self.label} needs at least one training image")
+        device = self.images.device
+        self.images = images.to(device=device, dtype=torch.float32).contiguous()
+        self.lights = lights.to(device=device, dtype=torch.float32).contiguous()
+
+    def check_training_data(self) -> None:
+        """Raise a one-line error when no training images are held yet."""
+        from ..errors import PluginError
+
+        if len(self.lights) == 0:
+            raise PluginError(f"{self.label} holds no training images; attach_training_data() or load a checkpoint first")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for key in ("images", "lights"):
+            saved = state_dict.get(prefix + key)
+            if isinstance(saved, torch.Tensor) and saved.shape != self._buffers[key].shape:
+                self._buffers[key] = torch.empty(saved.shape, dtype=torch.float32, device=self._buffers[key].device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

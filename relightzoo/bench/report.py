@@ -1,0 +1,80 @@
+"""Presenting a bench document: a rich table per section, one line on the machine."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+__all__ = ["machine_line", "cells_table", "envmap_table", "rss_line", "format_ratio"]
+
+
+def format_ratio(r: float | None) -> str:
+    """``0.81x``, or ``-`` when there is nothing to compare with."""
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+def machine_line(doc: dict) -> str:
+    """CPU, cores, threads, GPU, torch version and load, in one line."""
+    m = doc["machine"]
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
+    load = f", load {m['loadavg'][0]:.2f}" if m.get("loadavg") else ""
+    peer = doc["peer"]
+    peer_s = f"peer siren-pytorch {peer['version']}" if peer["installed"] else "peer siren-pytorch not installed"
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads{gpu}; torch {m['torch']}; device {m['device']}{load}; "
+        f"{peer_s}"
+    )
+
+
+def cells_table(doc: dict) -> Table:
+    """One row per encoder x activation: throughput and memory beside roofline and peer."""
+    s = doc["settings"]
+    t = Table(title=f"{doc['model']}, batch {s['batch_size']}, render {s['size']}x{s['size']}, "
+                    f"medians of {s['repeats']} after {s['warmup']} warm-up")
+    for col in ("encoder", "act"):
+        t.add_column(col)
+    for col in ("train/s", "/roof", "/peer", "MP/s", "/roof", "/peer", "MiB", "/roof", "/peer"):
+        t.add_column(col, justify="right")
+    for c in doc["cells"]:
+        tr, rd, mem = c["train"], c["render"], c["memory"]
+        target = tr.get("target_vs_roofline")
+        roof = format_ratio(tr["vs_roofline"])
+        if target is not None and tr["vs_roofline"] is not None:
+            roof = f"[{'green' if tr['vs_roofline'] >= target else 'red'}]{roof}[/]"
+        t.add_row(
+            c["encoder"],
+            c["activation"],
+            f"{tr['samples_per_s']['ours']:,.0f}",
+            roof,
+            format_ratio(tr["vs_peer"]),
+            f"{rd['megapixels_per_s']['ours']:.3f}",
+            format_ratio(rd["vs_roofline"]),
+            format_ratio(rd["vs_peer"]),
+            _mib(mem["train_bytes"].get("ours")),
+            format_ratio(mem["train_vs_roofline"]),
+            format_ratio(mem["train_vs_peer"]),
+        )
+    return t
+
+
+def envmap_table(rows: list[dict]) -> Table:
+    """Environment-map relighting time for each K."""
+    t = Table(title="environment-map relighting, default siren")
+    for col in ("K", "lights used", "size", "seconds", "ms / light", "vs K single renders"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(str(r["k"]), str(r["k_used"]), f"{r['size']}x{r['size']}", f"{r['seconds']:.2f}",
+                  f"{r['ms_per_light']:.1f}", format_ratio(r["vs_single_renders"]))
+    return t
+
+
+def rss_line(r: dict) -> str:
+    """The large render's peak RSS, its baseline and growth."""
+    return (
+        f"relightzoo relight --size {r['size']}x{r['size']} ({r['model']}, CPU): peak RSS {_mib(r['peak_rss_bytes'])} MiB, "
+        f"baseline (16x16 render) {_mib(r['baseline_rss_bytes'])} MiB, growth {_mib(r['growth_bytes'])} MiB, "
+        f"{r['seconds']:.1f} s"
+    )

@@ -1,0 +1,132 @@
+"""``relightzoo bench``: training and render throughput and peak memory of the zoo's siren for
+each encoder x activation, each beside its matrix-multiply roofline and siren-pytorch, as
+ratios; optionally environment-map relighting time against K and a large render's peak RSS.
+"""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["bench"]
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
+    if not value:
+        return []
+    try:
+        ks = [int(v) for v in _names(value)]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers, e.g. 64,256,1024") from None
+    if any(k < 1 for k in ks):
+        raise click.BadParameter(f"{value!r}: every K must be at least 1")
+    return ks
+
+
+@click.command("bench")
+@click.option("--encoders", default="scaled-spherical", show_default=True, help="Comma-separated encoders.")
+@click.option("--activations", default="sine,cosine,relu", show_default=True, help="Comma-separated activations.")
+@click.option("--batch-size", type=int, default=None, help="Samples a training step [default: relightzoo train's, 4096].")
+@click.option("--size", type=int, default=256, show_default=True, help="Render size (SIZE x SIZE) for render throughput and --envmap-k.")
+@click.option("--repeats", type=int, default=7, show_default=True, help="Timed repeats; medians are reported.")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls before timing.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads [default: torch's choice].")
+@click.option("--envmap-k", "envmap_k", callback=_ints, metavar="K1,K2", help="Also time environment-map relighting of the default siren at SIZE for these K (e.g. 64,256,1024).")
+@click.option("--rss-size", type=click.IntRange(min=16), default=None, metavar="N", help="Also measure the peak RSS of 'relightzoo relight --size NxN' of the default siren in a fresh process (CPU).")
+@click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size, not the encoder x activation grid.")
+@click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
+def bench(
+    encoders: str,
+    activations: str,
+    batch_size: int | None,
+    size: int,
+    repeats: int,
+    warmup: int,
+    device: str,
+    threads: int | None,
+    envmap_k: list[int],
+    rss_size: int | None,
+    skip_grid: bool,
+    json_: bool,
+) -> None:
+    """Benchmark the zoo's siren against its roofline and siren-pytorch.
+
+    \b
+    relightzoo bench                                    # default siren, sine/cosine/relu
+    relightzoo bench --encoders raw,fourier --activations sine --json
+    relightzoo bench --skip-grid --envmap-k 64,256,1024 --rss-size 4096
+    """
+    import torch
+
+    from ..bench.measure import machine_info
+    from ..bench.peer import peer_available, peer_version
+    from ..bench.report import cells_table, envmap_table, machine_line, rss_line
+    from ..bench.relighting import envmap_timings, render_peak_rss
+    from ..bench.suite import BenchSettings, check_names, run_bench
+    from ..console import console, make_progress, print_json
+    from ..errors import PluginError
+    from ..train import DEFAULT_BATCH_SIZE, resolve_device
+
+    settings = BenchSettings(
+        encoders=_names(encoders),
+        activations=_names(activations),
+        batch_size=batch_size or DEFAULT_BATCH_SIZE,
+        size=size,
+        repeats=repeats,
+        warmup=warmup,
+        device=device,
+        threads=threads,
+    )
+    if skip_grid and not (envmap_k or rss_size):
+        raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2 or --rss-size N")
+    check_names(settings.encoders, settings.activations)  # every unknown name, before any timing
+    for name, value in (("--batch-size", settings.batch_size), ("--size", size), ("--repeats", repeats)):
+        if value < 1:
+            raise PluginError(f"{name} must be at least 1, got {value}")
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+
+    if skip_grid:
+        doc = {
+            "benchmark": "relightzoo bench",
+            "machine": machine_info(dev),
+            "peer": {"package": "siren-pytorch", "installed": peer_available(), "version": peer_version()},
+            "settings": {"size": size, "device": str(dev), "threads": torch.get_num_threads()},
+            "cells": [],
+        }
+    else:
+        n = len(settings.encoders) * len(settings.activations)
+        with make_progress(transient=True, disable=json_) as bar:
+            task = bar.add_task("bench", total=n)
+
+            def on_cell(i: int, total: int, e: str, a: str) -> None:
+                bar.update(task, completed=i, description=f"bench {e} x {a}")
+
+            doc = run_bench(settings, on_cell=on_cell)
+            bar.update(task, completed=n)
+    if envmap_k:
+        doc["envmap"] = envmap_timings(envmap_k, size, device=dev)
+    if rss_size:
+        doc["render_rss"] = render_peak_rss(rss_size)
+
+    if json_:
+        print_json(doc)
+        return
+    console.print(machine_line(doc), soft_wrap=True)
+    if doc["cells"]:
+        console.print(cells_table(doc))
+        console.print(
+            "train/s: training samples/s; MP/s: render megapixels/s at SIZE; MiB: training step's peak memory "
+            f"growth ({doc['cells'][0]['memory']['method']}). /roof: ours / the same GEMMs alone (memory: / their "
+            "buffers; targets: sine >= 0.75, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch.",
+            soft_wrap=True,
+        )
+    if doc.get("envmap"):
+        console.print(envmap_table(doc["envmap"]))
+    if doc.get("render_rss"):
+        console.print(rss_line(doc["render_rss"]), soft_wrap=True)

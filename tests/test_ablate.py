@@ -1,0 +1,297 @@
+"""``relightzoo ablate``: a 2 x 2 grid on a tiny dataset, its outputs, resume, --jobs, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import make_olat_folder
+from relightzoo.ablate import build_grid, worker_threads
+from relightzoo.cli import main
+from relightzoo.plots import PALETTE, Series, line_plot, log_ticks, nice_ticks
+
+SMALL = [
+    "--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=2",
+    "--steps", "20", "--batch-size", "128", "--lr", "1e-3",
+]
+GRID = ["--encoders", "raw,direction", "--activations", "sine,relu", *SMALL]
+CELLS = [
+    "siren_raw_sine_xu5-0.77_s0",
+    "siren_raw_relu_xu5-0.77_s0",
+    "siren_direction_sine_xu5-0.77_s0",
+    "siren_direction_relu_xu5-0.77_s0",
+]
+BLEND = "blend_xu5-0.77"
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_olat_folder(tmp_path_factory.mktemp("data") / "tiny", n_lights=16, height=12, width=12)
+
+
+def _ablate(*args: str):
+    return CliRunner().invoke(main, ["ablate", *map(str, args)], catch_exceptions=False)
+
+
+def _flat(text: str) -> str:
+    """Output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("ablate") / "grid"
+    res = _ablate(data, *GRID, "--out", out)
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_grid_writes_every_cell_and_the_blend_row(run: tuple[Path, str]) -> None:
+    out, output = run
+    doc = json.loads((out / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == CELLS
+    assert [b["name"] for b in doc["blend"]] == [BLEND] and doc["missing"] == []
+    assert doc["grid"]["encoders"] == ["raw", "direction"] and doc["grid"]["training"]["steps"] == 20
+    blend = doc["blend"][0]
+    assert blend["model"] == "blend" and blend["params"] == 0 and blend["status"] == "done"
+    for cell in doc["cells"]:
+        assert cell["status"] == "done" and cell["steps"] == 20
+        assert cell["spec"]["model"]["args"] == {"hidden_layers": 2, "hidden_features": 16}
+        ev = cell["eval"]
+        assert ev["all"]["count"] == 11  # 16 lights - 5 xu5 training lights
+        assert 0 < ev["in_cap"]["count"] < 11
+        assert np.isfinite([ev["all"]["psnr"], ev["in_cap"]["psnr"], ev["all"]["ssim"], cell["train_psnr"]]).all()
+        assert cell["delta_vs_blend"]["all"] == pytest.approx(ev["all"]["psnr"] - blend["eval"]["all"]["psnr"])
+        assert cell["delta_vs_blend"]["in_cap"] == pytest.approx(ev["in_cap"]["psnr"] - blend["eval"]["in_cap"]["psnr"])
+        assert cell["params"] > 0 and cell["train_s"] > 0 and cell["eval_s"] > 0
+        assert (out / cell["checkpoint"]).is_file()
+        assert len((out / cell["metrics"]).read_text().splitlines()) == 20  # logged every step of 20
+    # raw (x, y, phi, theta) and direction (x, y, unit vector) differ by one input
+    by_name = {c["name"]: c for c in doc["cells"]}
+    assert by_name[CELLS[2]]["params"] - by_name[CELLS[0]]["params"] == 16
+    assert "done siren_direction_relu_xu5-0.77_s0: PSNR" in _flat(output)
+
+
+def test_csv_and_markdown_hold_one_row_per_cell(run: tuple[Path, str]) -> None:
+    out, _ = run
+    doc = json.loads((out / "results.json").read_text())
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == [BLEND, *CELLS]
+    assert [r["kind"] for r in rows] == ["blend"] + ["cell"] * 4
+    for row, cell in zip(rows[1:], doc["cells"]):
+        assert float(row["psnr_all"]) == pytest.approx(cell["eval"]["all"]["psnr"])
+        assert float(row["delta_psnr_in_cap"]) == pytest.approx(cell["delta_vs_blend"]["in_cap"])
+    md = (out / "results.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| model | encoder | activation | PSNR all | PSNR in-cap |")
+    assert len(table) == 1 + 5
+    assert table[1].startswith("| blend (baseline) | – | – |")
+    cell = doc["cells"][3]
+    assert "| siren | direction | relu | " in table[5]
+    assert f"{cell['delta_vs_blend']['all']:+.2f}" in table[5]
+    assert f"{cell['params']:,}" in table[5]
+    best = max([doc["blend"][0]] + doc["cells"], key=lambda c: c["eval"]["all"]["psnr"])
+    assert md.count("**") == 2 and f"**{best['eval']['all']['psnr']:.2f}**" in md
+
+
+def test_contact_sheet_and_loss_curves_are_pngs(run: tuple[Path, str]) -> None:
+    out, _ = run
+    with Image.open(out / "contact_sheet.png") as sheet:
+        assert sheet.format == "PNG"
+        sheet.load()
+    # 6 columns (truth, blend, 4 cells) of 12 px images upscaled 10x, 4 rows of lights
+    assert 6 * 120 < sheet.width < 6 * 140
+    assert 4 * 120 < sheet.height < 4 * 120 + 400
+    with Image.open(out / "loss_curves.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] >= 960 and plot.size[1] >= 540
+        pixels = {tuple(p) for p in np.asarray(plot.convert("RGB")).reshape(-1, 3)}
+    for colour in PALETTE[:4]:  # one line per trained cell (and a legend swatch)
+        assert colour in pixels
+    assert PALETTE[4] not in pixels
+
+
+def test_resume_skips_finished_cells(run: tuple[Path, str], tmp_path: Path) -> None:
+    out = tmp_path / "grid"
+    shutil.copytree(run[0], out)
+    stamp = {c: (out / "cells" / c / "latest.safetensors").stat().st_mtime_ns for c in CELLS}
+    results_before = (out / "cells" / CELLS[0] / "result.json").stat().st_mtime_ns
+    shutil.rmtree(out / "cells" / CELLS[3])  # never started
+    (out / "cells" / CELLS[2] / "result.json").unlink()  # trained, stopped before its result
+    res = _ablate(_data_of(run[0]), *GRID, "--out", out)
+    assert res.exit_code == 0, res.output
+    text = _flat(res.output)
+    assert text.startswith("resuming ablation on")
+    for name in (BLEND, *CELLS[:2]):
+        assert f"kept {name}:" in text
+    for name in CELLS[2:]:
+        assert f"done {name}:" in text
+    for name in CELLS[:3]:  # the finished ones and the one that had reached its last step
+        assert (out / "cells" / name / "latest.safetensors").stat().st_mtime_ns == stamp[name]
+    assert (out / "cells" / CELLS[0] / "result.json").stat().st_mtime_ns == results_before
+    assert (out / "cells" / CELLS[3] / "result.json").is_file()
+    doc = json.loads((out / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == CELLS
+    before = {c["name"]: c for c in json.loads((run[0] / "results.json").read_text())["cells"]}
+    for cell in doc["cells"]:  # same seed, same settings: the same numbers
+        assert cell["eval"]["all"]["psnr"] == pytest.approx(before[cell["name"]]["eval"]["all"]["psnr"], abs=1e-4)
+
+
+def _data_of(out: Path) -> str:
+    return json.loads((out / "grid.json").read_text())["data"]
+
+
+def test_jobs_2_gives_the_same_cells(run: tuple[Path, str], tmp_path: Path) -> None:
+    out = tmp_path / "parallel"
+    res = _ablate(_data_of(run[0]), *GRID, "--out", out, "--jobs", "2", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc == json.loads((out / "results.json").read_text())
+    serial = json.loads((run[0] / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == [c["name"] for c in serial["cells"]]
+    for a, b in zip(doc["cells"], serial["cells"]):
+        assert a["threads"] == worker_threads(2)
+        assert a["eval"]["all"]["psnr"] == pytest.approx(b["eval"]["all"]["psnr"], abs=1e-3)
+        assert a["train_psnr"] == pytest.approx(b["train_psnr"], abs=1e-3)
+
+
+def test_a_diverging_cell_is_recorded_as_failed_and_not_retried(data: Path, tmp_path: Path) -> None:
+    args = [data, "--encoders", "raw", "--activations", "relu", *SMALL, "--lr", "1e9", "--out", tmp_path / "x"]
+    res = _ablate(*args)
+    assert res.exit_code == 0, res.output
+    assert "1 cell(s) failed: siren_raw_relu_xu5-0.77_s0" in _flat(res.output)
+    doc = json.loads((tmp_path / "x" / "results.json").read_text())
+    (cell,) = doc["cells"]
+    assert cell["status"] == "failed" and "Try a lower --lr (now 1e+09" in cell["error"]
+    assert re.match(r"the (training loss|weights) became (-?inf|nan) between steps", cell["error"])
+    md = (tmp_path / "x" / "results.md").read_text()
+    assert f"| siren | raw | relu | failed: {cell['error']} |" in md
+    again = _ablate(*args)
+    assert "kept siren_raw_relu_xu5-0.77_s0: failed: the" in _flat(again.output)
+
+
+def test_models_without_encoder_appear_once_per_rule() -> None:
+    grid = build_grid(
+        "demo",
+        models="siren,blend",
+        encoders="raw,fourier",
+        activations="sine",
+        lights="xu5:0.77,uniform:10,list:0,3,7",
+        seeds=[0, 1],
+        steps=10,
+        batch_size=8,
+        lr=1e-3,
+    )
+    names = [c.name for c in grid.cells()]
+    assert grid.lights == ("xu5:0.77", "uniform:10", "list:0,3,7")
+    assert [n for n in names if n.startswith("blend")] == ["blend_xu5-0.77", "blend_uniform-10", "blend_list-0-3-7"]
+    assert len(names) == 3 * (1 + 2 * 1 * 2)
+    assert names[:3] == ["blend_xu5-0.77", "siren_raw_sine_xu5-0.77_s0", "siren_raw_sine_xu5-0.77_s1"]
+
+
+# --------------------------------------------------------------------------------------
+# errors, all before any training
+
+
+def _error(res) -> str:
+    assert res.exit_code == 1, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
+def test_empty_grid_is_an_error(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    msg = _error(_ablate(data, "--encoders", " , ", "--activations", "", *SMALL, "--out", out))
+    assert msg == "Error: the grid is empty: --encoders and --activations list nothing"
+    assert not out.exists()
+
+
+def test_unknown_names_are_listed_at_once(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    res = _ablate(
+        data, "--models", "sirn", "--encoders", "fourir,raw,drection", "--activations", "sin,relu",
+        "--steps", "5", "--out", out,
+    )
+    assert _error(res) == (
+        "Error: unknown names in the grid: model 'sirn' (did you mean 'siren'?); encoder 'fourir' "
+        "(did you mean 'fourier'?); encoder 'drection' (did you mean 'direction'?); activation 'sin' "
+        "(did you mean 'sine'?)"
+    )
+    res = _ablate(data, "--encoders", "raw,direction", "--encoder-arg", "pixel_scale=3", "--model-arg", "depth=3", "--out", out)
+    assert _error(res) == (
+        "Error: unknown names in the grid: --encoder-arg 'pixel_scale' (no encoder of raw, direction takes it; "
+        "only fourier takes it); --model-arg 'depth' (no model of siren takes it; they take hidden_features, "
+        "hidden_layers)"
+    )
+    assert not out.exists()
+
+
+def test_bad_light_rules_are_checked_against_the_dataset(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    res = _ablate(data, "--lights", "xu5:0.77,uniform:100,xu5:3,all", *SMALL, "--out", out)
+    assert _error(res) == (
+        "Error: bad light rules: light rule 'uniform:100' asks for 100 lights but the dataset has 16; "
+        "light rule 'xu5:3': polar angle 3.0 is outside [0, pi/2] (0 to 1.5708 rad); "
+        "light rule 'all' trains on every light and leaves none to evaluate"
+    )
+    assert not out.exists()
+
+
+def test_results_folder_of_another_grid_is_an_error(run: tuple[Path, str], tmp_path: Path) -> None:
+    out = tmp_path / "grid"
+    shutil.copytree(run[0], out)
+    before = sorted(p.name for p in (out / "cells").iterdir())
+    args = [a if a != "raw,direction" else "raw,fourier" for a in GRID]
+    args[args.index("--steps") + 1] = "30"
+    res = _ablate(_data_of(run[0]), *args, "--out", out)
+    assert _error(res) == (
+        f"Error: {out} holds the results of a different grid: --encoders raw,direction there, raw,fourier here; "
+        "--steps 20 there, 30 here. Rerun with the same options to resume it, or choose another --out"
+    )
+    assert sorted(p.name for p in (out / "cells").iterdir()) == before
+
+
+# --------------------------------------------------------------------------------------
+# the plot helper
+
+
+def test_ticks_are_round_and_cover_the_range() -> None:
+    assert nice_ticks(0, 2000) == [0, 500, 1000, 1500, 2000]
+    assert nice_ticks(0.3, 2.1) == [0.5, 1.0, 1.5, 2.0]
+    assert log_ticks(0.002, 0.5) == [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    assert log_ticks(1e-5, 1.0) == [1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0]
+
+
+def test_log_plot_drops_non_positive_points_and_draws_lines() -> None:
+    img = line_plot(
+        [Series("a", [0, 1, 2, 3], [1.0, 0.1, 0.0, 0.01]), Series("b", [0, 3], [0.5, 0.05])],
+        title="t", xlabel="step", ylabel="loss", log_y=True, width=400, height=300,
+    )
+    assert img.size == (400, 300)
+    pixels = {tuple(p) for p in np.asarray(img).reshape(-1, 3)}
+    assert PALETTE[0] in pixels and PALETTE[1] in pixels and PALETTE[2] not in pixels
+    empty = line_plot([], log_y=True, width=300, height=200)
+    assert empty.size == (300, 200)
+
+
+def test_cells_take_each_models_training_defaults_unless_the_grid_sets_them() -> None:
+    from relightzoo.ablate.runner import cell_settings
+
+    grid = build_grid("demo", models="siren,low-rank", encoders="direction", activations="sine", lights="xu5:0.77", seeds=[0])
+    by_model = {cell.model: cell_settings(grid, cell) for cell in grid.cells() if not cell.baseline}
+    assert by_model["siren"]["lr"] == 1e-4 and by_model["siren"]["schedule"] == "none"
+    assert by_model["low-rank"]["lr"] == 3e-3 and by_model["low-rank"]["schedule"] == "cosine"
+    fixed = build_grid("demo", models="low-rank", encoders="direction", activations="sine", lights="xu5:0.77", seeds=[0], lr=1e-3)
+    assert [cell_settings(fixed, c)["lr"] for c in fixed.cells() if not c.baseline] == [1e-3]
