@@ -287,11 +287,22 @@ def test_log_plot_drops_non_positive_points_and_draws_lines() -> None:
 
 
 def test_cells_take_each_models_training_defaults_unless_the_grid_sets_them() -> None:
-    from relightzoo.ablate.runner import cell_settings
+    from relightzoo.ablate.report import markdown_table
+    from relightzoo.ablate.runner import model_settings
 
     grid = build_grid("demo", models="siren,low-rank", encoders="direction", activations="sine", lights="xu5:0.77", seeds=[0])
-    by_model = {cell.model: cell_settings(grid, cell) for cell in grid.cells() if not cell.baseline}
-    assert by_model["siren"]["lr"] == 1e-4 and by_model["siren"]["schedule"] == "none"
-    assert by_model["low-rank"]["lr"] == 3e-3 and by_model["low-rank"]["schedule"] == "cosine"
+    assert model_settings(grid, "siren")["lr"] == 5e-4 and model_settings(grid, "siren")["schedule"] == "cosine"
+    assert model_settings(grid, "low-rank")["lr"] == 3e-3 and model_settings(grid, "low-rank")["schedule"] == "cosine"
     fixed = build_grid("demo", models="low-rank", encoders="direction", activations="sine", lights="xu5:0.77", seeds=[0], lr=1e-3)
-    assert [cell_settings(fixed, c)["lr"] for c in fixed.cells() if not c.baseline] == [1e-3]
+    assert model_settings(fixed, "low-rank")["lr"] == 1e-3 and model_settings(fixed, "low-rank")["schedule"] == "cosine"
+
+
+def test_a_grid_left_to_model_defaults_reports_them(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "defaults"
+    args = ["ablate", str(data), "--models", "siren,low-rank", "--encoders", "direction", "--activations", "sine",
+            "--model-arg", "hidden_features=8", "--model-arg", "rank=2", "--steps", "3", "--out", str(out)]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = (out / "results.md").read_text()
+    assert "siren: 3 steps at batch 4096, learning rate 0.0005, schedule cosine" in text
+    assert "low-rank: 3 steps at batch 4096, learning rate 0.003, schedule cosine" in text

@@ -56,7 +56,7 @@ def test_direction_has_no_seam_at_theta_pi():
     eps = 1e-4
     lights = _lights([(0.8, math.pi - eps), (0.8, -math.pi + eps)])
     pixels = torch.zeros(2, 2)
-    direction = create_encoder("direction")(pixels, lights)
+    direction = create_encoder("direction", light_scale=1.0)(pixels, lights)
     raw = create_encoder("raw")(pixels, lights)
     assert (direction[0] - direction[1]).abs().max() < 1e-3  # neighbours stay neighbours
     assert (raw[0, 3] - raw[1, 3]).abs() > 6.0  # while theta jumps by 2 pi

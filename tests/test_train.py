@@ -46,7 +46,10 @@ def _spec(encoder: str = "scaled-spherical", activation: str = "sine", **model_a
 
 
 def _run(dataset, out: Path, *, steps: int = 12, **kwargs):
-    opts = dict(steps=steps, batch_size=128, lr=1e-3, seed=0, device="cpu", out_dir=out, log_every=4, progress=False)
+    # Every setting explicit (a constant rate unless a test asks for a schedule), so the tests
+    # exercise the loop rather than the model's train_defaults.
+    opts = dict(steps=steps, batch_size=128, lr=1e-3, schedule="none", seed=0, device="cpu", out_dir=out, log_every=4,
+                progress=False)
     opts.update(kwargs)
     spec = opts.pop("spec", None) or _spec()
     rule = opts.pop("rule", "xu5:0.77")

@@ -176,18 +176,33 @@ def _secs(t: float | None) -> str:
     return "–" if t is None else (f"{t:.0f}" if t >= 10 else f"{t:.1f}")
 
 
+def _training_text(doc: dict) -> str:
+    """The training settings each model ran with (the grid's, or the model's own defaults
+    where the grid left one unset), e.g. ``siren: 2000 steps at batch 4096, learning rate
+    0.0001, schedule none``."""
+    from .grid import Grid
+    from .runner import model_settings
+
+    grid = Grid.from_json(doc["grid"])
+    per_model: dict[str, str] = {}
+    for model in dict.fromkeys(r["model"] for r in doc["cells"]):
+        tr = model_settings(grid, model)
+        per_model[model] = (
+            f"{tr['steps']} steps at batch {tr['batch_size']}, learning rate {tr['lr']:g}, schedule {tr['schedule']}"
+        )
+    return "; ".join(f"{model}: {text}" for model, text in per_model.items()) or "no trained cells"
+
+
 def markdown_table(doc: dict) -> str:
     """The markdown report: a heading, the settings, and one table row per cell (blend rows
     included), with PSNR all / in-cap, SSIM, train PSNR, times, parameters and the PSNR
     difference to blend; the best PSNR over all test lights of each rule is bold."""
     grid, data = doc["grid"], doc["dataset"]
-    tr = grid["training"]
     multi_rule, multi_seed = len(grid["lights"]) > 1, len(grid["seeds"]) > 1
     lines = [
         f"# Ablation on {data['source']} ({data['width']}x{data['height']}, {data['lights']} lights)",
         "",
-        f"{tr['steps']} steps at batch {tr['batch_size']}, learning rate {tr['lr']:g}, schedule {tr['schedule']}; "
-        f"seeds {', '.join(str(s) for s in grid['seeds'])}."
+        f"{_training_text(doc)}; seeds {', '.join(str(s) for s in grid['seeds'])}."
         + "".join(
             f" {opt} {' '.join(f'{k}={v}' for k, v in grid[key].items())}."
             for key, opt in (("encoder_args", "--encoder-arg"), ("activation_args", "--activation-arg"), ("model_args", "--model-arg"))

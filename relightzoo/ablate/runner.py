@@ -99,13 +99,13 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
-def cell_settings(grid: Grid, cell: Cell) -> dict[str, Any]:
-    """The cell's training settings: the grid's, or where it leaves one unset, the model's
-    ``train_defaults``, else the global defaults."""
+def model_settings(grid: Grid, model: str) -> dict[str, Any]:
+    """The training settings of ``model``'s cells: the grid's, or where it leaves one unset,
+    the model's ``train_defaults``, else the global defaults."""
     from ..train import training_settings
     from ..zoo import get_plugin
 
-    factory = get_plugin("model", cell.model).factory
+    factory = get_plugin("model", model).factory
     return training_settings(
         factory, steps=grid.steps, batch_size=grid.batch_size, lr=grid.lr, schedule=grid.schedule, warmup_steps=None
     )
@@ -158,7 +158,7 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
     try:
         spec = grid.spec(cell)
         record["spec"] = spec
-        settings = cell_settings(grid, cell)
+        settings = model_settings(grid, cell.model)
         resume = not cell.baseline and _can_resume(folder, spec, settings, cell)
         result = train(
             dataset,

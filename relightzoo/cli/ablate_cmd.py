@@ -82,23 +82,23 @@ class _Display:
         from rich.table import Table
 
         table = Table(title="ablation: PSNR (dB) on held-out lights, all and in the training cap", show_edge=False)
-        table.add_column("cell", no_wrap=True)
+        table.add_column("cell", overflow="fold", ratio=1)
         for name in ("PSNR all", "PSNR cap", "Δ blend", "time s"):
-            table.add_column(name, justify="right")
+            table.add_column(name, justify="right", no_wrap=True)
         for cell in self.cells:
             kind, record = self.state.get(cell.name, ("pending", None))
             if kind in ("pending", "start"):
                 if kind == "start":
-                    table.add_row(cell.name, "[dim]running", "", "", "")
+                    table.add_row(cell.name.replace("_", " "), "[dim]running", "", "", "")
                 continue
             if record.get("status") != "done":
-                table.add_row(cell.name, "[red]failed", "", "", "")
+                table.add_row(cell.name.replace("_", " "), "[red]failed", "", "", "")
                 continue
             p = record["eval"]["all"]["psnr"]
             base = self.blend.get(cell.lights)
             delta = "" if cell.baseline or base is None else _fmt(p - base, sign=True)
             table.add_row(
-                cell.name + (" [dim](earlier)" if kind == "skip" else ""),
+                cell.name.replace("_", " ") + (" [dim](earlier)" if kind == "skip" else ""),
                 _fmt(p),
                 _fmt(record["eval"]["in_cap"]["psnr"]),
                 delta,
