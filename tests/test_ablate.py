@@ -306,3 +306,15 @@ def test_a_grid_left_to_model_defaults_reports_them(data: Path, tmp_path: Path) 
     text = (out / "results.md").read_text()
     assert "siren: 3 steps at batch 4096, learning rate 0.0005, schedule cosine" in text
     assert "low-rank: 3 steps at batch 4096, learning rate 0.003, schedule cosine" in text
+
+
+def test_python_api_runs_a_grid_with_the_default_device(data: Path, tmp_path: Path) -> None:
+    from relightzoo.ablate import check_rules, claim_results_dir, run_grid
+    from relightzoo.data import load_dataset
+
+    grid = build_grid(str(data), models="siren", encoders="raw", activations="relu", lights="xu5:0.77", seeds=[0],
+                      steps=2, model_args={"hidden_features": 8, "hidden_layers": 1})
+    dataset = load_dataset(data)
+    claim_results_dir(tmp_path / "api", grid)
+    records = run_grid(grid, tmp_path / "api", dataset, check_rules(grid, dataset.lights))
+    assert [r["status"] for r in records.values()] == ["done", "done"]

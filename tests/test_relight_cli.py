@@ -308,6 +308,7 @@ def test_relight_cli_envmap_states_k_and_matches_the_python_api(ckpt, tmp_path):
     res = _run(ckpt, "--envmap", tmp_path / "sky.hdr", "--envmap-k", "16", "--exposure", "0.5", "--out", tmp_path / "e.png")
     assert res.exit_code == 0, res.output
     assert "environment map sky.hdr as K=" in res.output and "(asked for 16)" in res.output and "exposure 0.5" in res.output
+    assert "by summing K renders (this model has no one-pass environment-map path)" in " ".join(res.output.split())
     model, _ = load_model(ckpt)
     from relightzoo.envmap import load_envmap
 

@@ -150,7 +150,9 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
 
     from ..evaluate import evaluate, score_model
     from ..lights import LightSplit
-    from ..train import LATEST, METRICS, train
+    from ..train import LATEST, METRICS, resolve_device, train
+
+    device = str(resolve_device(device))  # "auto" -> cpu or cuda, which evaluation needs spelled out
 
     folder = cell_dir(out, cell)
     folder.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         trained = sum(not c.baseline for c in cells)
         console.print(
             f"{'resuming ' if resuming else ''}ablation on {dataset.source} ({dataset.width}x{dataset.height}, "
-            f"{len(dataset)} lights): {trained} cells + {len(cells) - trained} blend row(s), {grid.steps or 'the model default'} steps each, "
+            f"{len(dataset)} lights): {trained} cells + {len(cells) - trained} blend row(s), {f'{grid.steps} steps each' if grid.steps else 'each model with its own training defaults'}, "
             f"{params['jobs']} at a time on {device} -> {out}"
         )
     display = _Display(grid, quiet=quiet)

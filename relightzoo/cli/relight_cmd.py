@@ -256,7 +256,10 @@ def relight(
         clipped = f"; {info['clipped_fraction']:.1%} of values clipped (lower --exposure)" if info["clipped_fraction"] > 0.001 else ""
         console.print(
             f"wrote {out} ({width}x{height}, {depth}-bit, {encoding}), environment map {envmap.name} as "
-            f"K={info['k_used']} lights (asked for {info['k_requested']}), exposure {info['exposure']:.4g}{clipped}",
+            f"K={info['k_used']} lights (asked for {info['k_requested']}), exposure {info['exposure']:.4g}, "
+            + ("in one pass (the model's own environment-map path)" if info["path"] == "model"
+               else "by summing K renders (this model has no one-pass environment-map path)")
+            + clipped,
             soft_wrap=True,
         )
         return
