@@ -110,6 +110,7 @@ def test_ctrl_c_saves_latest_and_resume_matches_a_straight_run(
     dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     opts = dict(steps=20, schedule="cosine", warmup_steps=3, checkpoint_every=100)
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN where the suite runs in the background
     straight = _run(dataset, tmp_path / "straight", **opts)
     with monkeypatch.context() as m:
         _interrupt_at(m, 7, how)
@@ -119,7 +120,7 @@ def test_ctrl_c_saves_latest_and_resume_matches_a_straight_run(
     assert stop.value.step == stopped_at and stop.value.out_dir == tmp_path / "run"
     assert isinstance(stop.value, KeyboardInterrupt)
     assert read_config(tmp_path / "run" / "latest.safetensors")["step"] == stopped_at
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the caller's handler is restored
     resumed = _run(dataset, tmp_path / "run", resume=True, **opts)
     assert resumed.resumed_from == stopped_at
     assert _same(_weights(straight.model), _weights(resumed.model))
