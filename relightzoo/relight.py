@@ -163,21 +163,9 @@ class _RowBand:
 
     @torch.no_grad()
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
-        from .data.coords import pixel_grid
-
         if (height, width) != (self.r1 - self.r0, self.width):
             raise ValueError(f"band render asked for {width}x{height}, the band is {self.width}x{self.r1 - self.r0}")
-        device = _device_of(self.model)
-        lights = torch.as_tensor(lights, dtype=torch.float32, device=device).reshape(-1, 3)
-        out = torch.empty(len(lights), height, width, 3)
-        rows_per_chunk = max(1, chunk // max(width, 1))
-        for li, light in enumerate(lights):
-            for a in range(0, height, rows_per_chunk):
-                b = min(height, a + rows_per_chunk)
-                pix = pixel_grid(self.height, width, device=device, rows=slice(self.r0 + a, self.r0 + b))
-                rgb = self.model(pix, light.expand(len(pix), 3))
-                out[li, a:b] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(b - a, width, 3).cpu()
-        return out
+        return self.model.render_rows(lights, self.height, self.width, self.r0, self.r1, chunk=chunk)
 
 
 def _bandable(model: Any) -> bool:

@@ -82,16 +82,25 @@ class CoordinateModel(RelightModel):
 
     @torch.no_grad()
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+        return self.render_rows(lights, height, width, 0, height, chunk=chunk)
+
+    @torch.no_grad()
+    def render_rows(
+        self, lights: torch.Tensor, height: int, width: int, r0: int, r1: int, *, chunk: int = DEFAULT_RENDER_CHUNK
+    ) -> torch.Tensor:
+        """Rows ``r0:r1`` of the ``height x width`` images lit from ``lights [L, 3]``:
+        ``[L, r1 - r0, W, 3]`` in [0, 1], computed ``chunk`` samples at a time. Rendering a
+        large image band by band this way bounds memory whatever its size."""
         device = next(self.parameters()).device
         lights = torch.as_tensor(lights, dtype=torch.float32, device=device).reshape(-1, 3)
-        out = torch.empty(len(lights), height, width, 3)
+        out = torch.empty(len(lights), r1 - r0, width, 3)
         rows_per_chunk = max(1, chunk // max(width, 1))
         for li, light in enumerate(lights):
-            for r0 in range(0, height, rows_per_chunk):
-                r1 = min(height, r0 + rows_per_chunk)
-                pix = pixel_grid(height, width, device=device, rows=slice(r0, r1))
+            for a in range(r0, r1, rows_per_chunk):
+                b = min(r1, a + rows_per_chunk)
+                pix = pixel_grid(height, width, device=device, rows=slice(a, b))
                 rgb = self(pix, light.expand(len(pix), 3))
-                out[li, r0:r1] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(r1 - r0, width, 3).cpu()
+                out[li, a - r0 : b - r0] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(b - a, width, 3).cpu()
         return out
 
 
