@@ -329,42 +329,20 @@ def _build(path: Path, spec: dict) -> nn.Module:
         raise CheckpointError(f"{path}: cannot rebuild its model: {exc}") from None
 
 
-_KINDS = ("model", "encoder", "activation")
-
-
 def _check_plugins(path: Path, spec: dict) -> None:
     """Raise a one-line error naming the first plugin in ``spec`` that is not registered."""
-    from ..zoo import list_plugins
+    from ..zoo import missing_plugin
 
-    provided = spec.get("plugins") or {}
-    for kind in _KINDS:
-        entry = spec.get(kind)
-        if not isinstance(entry, dict) or not entry.get("name"):
-            continue
-        name = entry["name"]
-        if _registered(list_plugins, kind, name):
-            continue
-        package = str(provided.get(name, "")).strip()
-        if package:
-            dist = package.split()[0]
-            raise CheckpointError(
-                f"{path} needs the {kind} plugin {name!r} from package {package}, which is not installed: "
-                f"pip install {dist}"
-            )
-        raise CheckpointError(f"{path} needs the {kind} plugin {name!r}, which is not installed")
-
-
-def _registered(list_plugins, kind: str, name: str) -> bool:
-    try:
-        infos = list_plugins(kind)
-    except TypeError:  # pragma: no cover - defensive against a positional/keyword mismatch
-        infos = list_plugins(kind=kind)
-    want = _norm(name)
-    return any(_norm(getattr(info, "name", "")) == want for info in infos)
-
-
-def _norm(name: str) -> str:
-    return str(name).strip().lower().replace("_", "-")
+    missing = missing_plugin(spec)
+    if missing is None:
+        return
+    kind, name, package = missing
+    if package:
+        raise CheckpointError(
+            f"{path} needs the {kind} plugin {name!r} from package {package}, which is not installed: "
+            f"pip install {package.split()[0]}"
+        )
+    raise CheckpointError(f"{path} needs the {kind} plugin {name!r}, which is not installed")
 
 
 def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor], config: dict) -> None:

@@ -24,6 +24,7 @@ from .factory import (
     create_model,
     get_plugin,
     list_plugins,
+    missing_plugin,
     model_spec,
 )
 from .hookspecs import hookimpl
@@ -47,6 +48,7 @@ __all__ = [
     "get_plugin",
     "model_spec",
     "build_from_spec",
+    "missing_plugin",
     "parse_kv",
     "parse_value",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "get_plugin",
     "model_spec",
     "build_from_spec",
+    "missing_plugin",
     "registry",
 ]
 
@@ -160,6 +161,19 @@ def model_spec(
             plugins[sub.name] = sub.provider
     spec["plugins"] = plugins
     return spec
+
+
+def missing_plugin(spec: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The first ``(kind, name, provider)`` a model spec names that is not registered here,
+    in the order model, encoder, activation; ``provider`` is the ``"package version"`` the
+    spec recorded for it, or ``""``. None when every named plugin is installed."""
+    plugins = spec.get("plugins") or {}
+    for kind in ("model", "encoder", "activation"):
+        entry = spec.get(kind)
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if isinstance(name, str) and name not in registry(kind):
+            return kind, name, str(plugins.get(name, "")).strip()
+    return None
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> RelightModel:
