@@ -724,12 +724,7 @@ def train_step(model, optimizer, pixels: torch.Tensor, lights: torch.Tensor, rgb
     The loss is the MSE between the model's output and ``2 * rgb - 1`` (``rgb`` in [0, 1] is
     mapped in place: the sampler hands out a fresh tensor each batch).
     """
-    target = rgb.mul_(2.0).sub_(1.0)
-    loss = F.mse_loss(model(pixels, lights), target)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    return model_train_step(model, optimizer, pixels, lights, rgb.mul_(2.0).sub_(1.0))
 
 
 def model_train_step(model, optimizer, *batch: torch.Tensor) -> torch.Tensor:
