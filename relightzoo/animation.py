@@ -20,6 +20,7 @@ from PIL import GifImagePlugin, Image
 from .console import make_progress
 from .errors import DataError
 from .lights import great_circle, orbit, validate_directions
+from .zoo.capabilities import render_model
 
 __all__ = ["transition_lights", "orbit_lights", "render_sequence", "write_gif", "MAX_GIF_FPS"]
 
@@ -78,14 +79,13 @@ def render_sequence(
     params = getattr(model, "parameters", None)
     first = next(iter(params()), None) if callable(params) else None
     d = torch.as_tensor(dirs, dtype=torch.float32, device=first.device if first is not None else None)
-    kwargs = {} if render_chunk is None else {"chunk": int(render_chunk)}
     out = np.empty((len(d), height, width, 3), dtype=np.float32)
     step = max(1, int(chunk_lights))
     with make_progress(transient=True, disable=not progress) as bar:
         task = bar.add_task("rendering frames", total=len(d))
         for s in range(0, len(d), step):
             with torch.no_grad():
-                imgs = torch.as_tensor(model.render(d[s : s + step], height, width, **kwargs))
+                imgs = torch.as_tensor(render_model(model, d[s : s + step], height, width, chunk=render_chunk))
             out[s : s + len(imgs)] = imgs.detach().float().cpu().clamp(0.0, 1.0).numpy()
             bar.advance(task, len(imgs))
     return out

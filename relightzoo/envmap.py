@@ -37,6 +37,7 @@ from .console import make_progress
 from .errors import DataError
 from .lights import fibonacci_hemisphere
 from .zoo.api import DEFAULT_RENDER_CHUNK
+from .zoo.capabilities import capabilities, render_model
 
 __all__ = [
     "ENVMAP_EXTENSIONS",
@@ -466,10 +467,8 @@ def relight_envmap(
     d = torch.as_tensor(dirs, dtype=torch.float32)
     wt = torch.as_tensor(weights, dtype=torch.float32)
     device = _model_device(model)
-    render_kwargs = {} if render_chunk is None else {"chunk": int(render_chunk)}
-
-    fast = getattr(model, "relight_envmap", None)
-    if callable(fast) and not decode_srgb:
+    fast = capabilities(model).relight_envmap
+    if fast is not None and not decode_srgb:
         with torch.no_grad():
             total = torch.as_tensor(fast(d.to(device), wt.to(device), height, width)).detach().float().cpu()
         if tuple(total.shape) != (height, width, 3):
@@ -481,7 +480,7 @@ def relight_envmap(
             task = bar.add_task(f"environment map, {len(d)} lights", total=len(d))
             for s in range(0, len(d), chunk_lights):
                 with torch.no_grad():
-                    imgs = torch.as_tensor(model.render(d[s : s + chunk_lights].to(device), height, width, **render_kwargs))
+                    imgs = torch.as_tensor(render_model(model, d[s : s + chunk_lights].to(device), height, width, chunk=render_chunk))
                 imgs = imgs.detach().float().cpu()
                 if decode_srgb:
                     imgs = torch.from_numpy(srgb_to_linear(imgs.numpy()))

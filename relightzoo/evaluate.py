@@ -28,6 +28,7 @@ from .errors import DataError
 from .lights import LightSplit, cartesian_to_spherical, select_lights
 from .metrics import PSNR_CAP, SSIM_SIGMA, SSIM_WINDOW, psnr, ssim
 from .sheets import ERROR_VMAX, SheetRow, contact_sheet, error_heatmap, spread_indices
+from .zoo.capabilities import capabilities, render_model
 
 __all__ = [
     "evaluate",
@@ -165,7 +166,7 @@ def score_model(
             lights = all_lights[torch.as_tensor(idx)].to(device)
             _sync(device)
             t0 = time.perf_counter()
-            pred = model.render(lights, h, w)
+            pred = render_model(model, lights, h, w)
             _sync(device)
             seconds += time.perf_counter() - t0
             pred = torch.nan_to_num(pred.detach().to("cpu", torch.float32), nan=0.0).clamp(0.0, 1.0)
@@ -223,7 +224,7 @@ def evaluate(
     _check_split(dataset, split)
     device = torch.device(device)
     model = model.to(device).eval()
-    if getattr(model, "needs_images", False):
+    if capabilities(model).needs_images:
         _attach(model, dataset, split, device)
     results = {"model": score_model(model, dataset, split, device=device, progress=progress, label="model")}
     if baseline:
@@ -276,15 +277,15 @@ def evaluation_sheet(
     if len(pick) == 0:
         raise DataError("a contact sheet needs at least one light (--sheet-lights N with N >= 1)")
     model = model.to(device).eval()
-    if getattr(model, "needs_images", False):
+    if capabilities(model).needs_images:
         _attach(model, dataset, split, device)
     lights = dataset.lights[torch.as_tensor(pick)].to(device=device, dtype=torch.float32)
     h, w = dataset.height, dataset.width
     with torch.no_grad():
         target = dataset.images(pick)
-        preds = {"model": model.render(lights, h, w).detach().to("cpu", torch.float32).clamp(0, 1)}
+        preds = {"model": render_model(model, lights, h, w).detach().to("cpu", torch.float32).clamp(0, 1)}
         if baseline:
-            preds["blend"] = make_baseline(dataset, split, device=device).render(lights, h, w).detach().to("cpu", torch.float32).clamp(0, 1)
+            preds["blend"] = render_model(make_baseline(dataset, split, device=device), lights, h, w).detach().to("cpu", torch.float32).clamp(0, 1)
     scores = {k: psnr(v, target) for k, v in preds.items()}
     in_cap = set(int(i) for i in split.in_cap)
     sph = np.degrees(cartesian_to_spherical(dataset.lights[torch.as_tensor(pick)].double().numpy()))

@@ -43,6 +43,7 @@ import torch
 from .errors import LightsError, RelightzooError
 from .lights import spherical_to_cartesian, validate_directions
 from .zoo.api import DEFAULT_RENDER_CHUNK, CoordinateModel
+from .zoo.capabilities import capabilities, render_model
 
 __all__ = [
     "OutputError",
@@ -134,7 +135,7 @@ def _device_of(model: Any) -> torch.device:
 def _render_directions(model, lights: torch.Tensor, height: int, width: int, chunk: int) -> torch.Tensor:
     """``model.render`` for directions ``[L, 3]`` on the model's device; float32 ``[L, H, W, 3]`` on the CPU."""
     with torch.no_grad():
-        out = model.render(lights.to(_device_of(model)), height, width, chunk=chunk)
+        out = render_model(model, lights.to(_device_of(model)), height, width, chunk=chunk)
     return out.detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
 
 
@@ -302,7 +303,7 @@ def load_model(
     from .train.checkpoint import load_checkpoint
 
     model, config = load_checkpoint(checkpoint, device=device)
-    if data is not None and getattr(model, "needs_images", False):
+    if data is not None and capabilities(model).needs_images:
         from .data import load_dataset
         from .lights import LightSplit
 

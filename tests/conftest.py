@@ -66,3 +66,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def register_plugin():
+    """Register test plugins in the process-wide zoo for one test, beside the built-ins.
+
+    ``register_plugin(module, name="toy", package="relightzoo-toy", version="0.0")`` adds a
+    module or object holding ``@hookimpl`` functions, the way an installed entry point
+    would be added, and returns the manager. The zoo is rebuilt afterwards, so no test
+    plugin outlives its test.
+    """
+    from relightzoo.zoo.manager import build_manager, reset_manager
+
+    zoo = build_manager([], blocked=[])
+    reset_manager(zoo)
+
+    def add(plugin, name: str = "toy", package: str | None = None, version: str = "0.0"):
+        zoo.add_plugin(plugin, name, package=package or f"relightzoo-{name}", version=version)
+        return zoo
+
+    yield add
+    reset_manager()

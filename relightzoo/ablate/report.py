@@ -312,6 +312,7 @@ def draw_contact_sheet(doc: dict, out: str | Path, dataset, splits: dict[str, An
     from ..metrics import psnr
     from ..sheets import SheetRow, contact_sheet
     from ..train import load_checkpoint
+    from ..zoo.capabilities import render_model
 
     out = Path(out)
     pick = sheet_lights(splits, dataset.lights.numpy(), n_lights)
@@ -327,7 +328,7 @@ def draw_contact_sheet(doc: dict, out: str | Path, dataset, splits: dict[str, An
         for r in rows_src:
             model, _ = load_checkpoint(out / r["checkpoint"], device=device)
             with torch.no_grad():
-                pred = model.render(lights.to(device), h, w).detach().to("cpu", torch.float32).clamp(0, 1)
+                pred = render_model(model, lights.to(device), h, w).detach().to("cpu", torch.float32).clamp(0, 1)
             renders.append(pred.numpy())
             scores.append(psnr(pred, target).numpy().reshape(-1))
     columns = [["ground truth"]] + [_column_lines(r, *multi) for r in rows_src]

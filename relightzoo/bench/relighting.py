@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..zoo import create_model
+from ..zoo.capabilities import render_model
 from .measure import sync
 
 __all__ = ["synthetic_sky", "envmap_timings", "render_peak_rss", "run_cli_peak_rss"]
@@ -51,10 +52,10 @@ def envmap_timings(ks: list[int], size: int, *, device: torch.device, seed: int 
     sky = synthetic_sky()
     light = torch.tensor([[0.0, 0.0, 1.0]], device=device)
     with torch.no_grad():
-        model.render(light, size, size)  # warm-up
+        render_model(model, light, size, size)  # warm-up
         sync(device)
         t0 = time.perf_counter()
-        model.render(light, size, size)
+        render_model(model, light, size, size)
         sync(device)
     single = time.perf_counter() - t0
     relight_envmap(model, sky, k=4, height=size, width=size, progress=False)  # warm-up

@@ -26,6 +26,7 @@ from ..train import create_optimizer, resolve_device
 from ..train.loop import DEFAULT_BATCH_SIZE, keep_freed_memory, train_step
 from ..zoo import create_model
 from ..zoo.api import DEFAULT_RENDER_CHUNK
+from ..zoo.capabilities import render_model
 from ..zoo.factory import registry
 from .measure import PeakMemory, interleaved_medians, machine_info, memory_method
 from .peer import build_peer, peer_available, peer_version
@@ -131,7 +132,7 @@ def bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDat
     render_fns = {"roofline": _render_roofline(layers, s.size, device)}
     for name, model in models.items():
         model.eval()
-        render_fns[name] = lambda m=model: m.render(light, s.size, s.size)
+        render_fns[name] = lambda m=model: render_model(m, light, s.size, s.size)
     with torch.no_grad():
         t_render = interleaved_medians(render_fns, repeats=s.repeats, warmup=max(1, s.warmup), device=device)
         render_mem = {"roofline": render_fns["roofline"].nbytes}

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from relightzoo.errors import PluginError
 from relightzoo.lights import nearest_lights
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, CapturedImagesModel, hookimpl
+from relightzoo.zoo import CapturedImagesModel, hookimpl
 
 __all__ = ["BlendModel", "EXACT_ANGLE", "register_models"]
 
@@ -52,7 +52,7 @@ class BlendModel(CapturedImagesModel):
         return idx, (w / w.sum(-1, keepdim=True)).float()
 
     @torch.no_grad()
-    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Images ``[L, H, W, 3]`` in [0, 1]; resized (bilinear, antialiased) when ``H x W``
         differs from the training images."""
         self.check_training_data()

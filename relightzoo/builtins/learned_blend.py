@@ -238,7 +238,7 @@ class LearnedBlendModel(CapturedImagesModel):
         return idx, blend_weights(ang, self.power).float()
 
     @torch.no_grad()
-    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Images ``[L, H, W, 3]`` in [0, 1]. The network runs at the training images' size;
         another ``H x W`` is that render resized (bilinear, antialiased)."""
         idx, weights = self.neighbours(lights)
@@ -246,7 +246,7 @@ class LearnedBlendModel(CapturedImagesModel):
         queries = queries / queries.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         _, h0, w0, _ = self.images.shape
         position = pixel_grid(h0, w0, device=self.lights.device).reshape(h0, w0, 2).permute(2, 0, 1)
-        per_call = max(1, chunk // (h0 * w0))
+        per_call = max(1, (DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)) // (h0 * w0))
         out = torch.empty(len(idx), height, width, 3)
         for q0 in range(0, len(idx), per_call):
             sl = slice(q0, q0 + per_call)

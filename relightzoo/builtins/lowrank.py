@@ -118,6 +118,9 @@ class LowRankModel(CoordinateModel):
     slowly); ``data_init`` starts the table from the training images' singular vectors.
     """
 
+    data_shaped_buffers = ("table",)
+    """The per-pixel table ``[R, 3, H, W]`` takes the training images' size (a parameter)."""
+
     train_defaults = {"steps": 1000, "lr": 3e-3, "schedule": "cosine"}
     """Training settings this model wants where the user sets none (the thesis's Adam at 1e-4
     with no schedule leaves V far from converged); see relightzoo.train.training_settings."""
@@ -264,12 +267,10 @@ class LowRankModel(CoordinateModel):
         head.weight.zero_()
         head.bias.zero_()
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        # The table's size is the training resolution: take it from the saved tensor.
-        saved = state_dict.get(prefix + "table")
-        if self.pixel_basis == "table" and isinstance(saved, torch.Tensor) and saved.shape != self.table.shape:
-            self._make_table(int(saved.shape[-2]), int(saved.shape[-1]), self.table.device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+    def resize_data_shaped_buffer(self, name: str, shape: torch.Size) -> None:
+        """The table's size is the training resolution: loading takes it from the saved tensor."""
+        if name == "table" and self.pixel_basis == "table":
+            self._make_table(int(shape[-2]), int(shape[-1]), self.table.device)
 
     # -- the two factors -----------------------------------------------------------------------
     def light_factors(self, lights: torch.Tensor) -> torch.Tensor:
@@ -303,16 +304,18 @@ class LowRankModel(CoordinateModel):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _pixel_chunks(self, height: int, width: int, chunk: int):
-        """``(rows slice, U [n, R, 3])`` over the image, ``chunk`` pixels (whole rows) at a time."""
+    def _pixel_chunks(self, height: int, width: int, chunk: int | None):
+        """``(rows slice, U [n, R, 3])`` over the image, ``chunk`` pixels (whole rows) at a time
+        (default :data:`~relightzoo.zoo.DEFAULT_RENDER_CHUNK`)."""
         device = self._device()
+        chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
         rows_per_chunk = max(1, chunk // max(width, 1))
         for r0 in range(0, height, rows_per_chunk):
             r1 = min(height, r0 + rows_per_chunk)
             yield slice(r0, r1), self.pixel_factors(pixel_grid(height, width, device=device, rows=slice(r0, r1)))
 
     @torch.no_grad()
-    def render_linear(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+    def render_linear(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Unclamped images ``[L, H, W, 3]`` (``sum_k U_k V_k``) for ``lights [L, 3]``, on the CPU."""
         lights = torch.as_tensor(lights, dtype=torch.float32, device=self._device()).reshape(-1, 3)
         v = self.light_factors(lights)  # [L, R]
@@ -323,14 +326,14 @@ class LowRankModel(CoordinateModel):
         return out
 
     @torch.no_grad()
-    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Images ``[L, H, W, 3]`` in [0, 1]: :meth:`render_linear` clamped. U is evaluated once
         per chunk of pixels for all the lights."""
         return self.render_linear(lights, height, width, chunk=chunk).clamp_(0.0, 1.0)
 
     @torch.no_grad()
     def relight_envmap(
-        self, dirs: torch.Tensor, weights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK
+        self, dirs: torch.Tensor, weights: torch.Tensor, height: int, width: int, *, chunk: int | None = None
     ) -> torch.Tensor:
         """``sum_j weights[j] * image(w_j)`` as ``[H, W, 3]`` (unclamped, unscaled) in one pass.
 

@@ -158,6 +158,7 @@ def train(ctx: click.Context, **params: Any) -> None:
     from ..train import TrainingInterrupted, resolve_device
     from ..train import train as run_training
     from ..zoo.args import parse_kv
+    from ..zoo.capabilities import capabilities
 
     params["encoder_args"] = parse_kv(params.pop("encoder_arg"), option="--encoder-arg")
     params["activation_args"] = parse_kv(params.pop("activation_arg"), option="--activation-arg")
@@ -214,7 +215,7 @@ def train(ctx: click.Context, **params: Any) -> None:
 
     summary: dict[str, Any] = {"run": result.to_json(), "evaluation": None}
     if not params["json_"]:
-        if not getattr(result.model, "trainable", True):
+        if not capabilities(result.model).trainable:
             console.print(f"saved {params['model']} (nothing to train) to {out}")
         elif result.step == result.resumed_from and resume is not None:
             console.print(f"the run in {out} is already at step {result.step} of {result.config['training']['steps']}; pass a larger --steps to go on")

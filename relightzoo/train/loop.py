@@ -48,6 +48,7 @@ from ..lights import LightSplit, select_lights
 from .checkpoint import load_checkpoint, load_state, read_config, save_checkpoint, save_state, state_path
 from .optim import DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
 from .settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, training_settings
+from ..zoo.capabilities import capabilities
 
 __all__ = [
     "TrainResult",
@@ -469,19 +470,18 @@ def train(
         _check_resume(out, config)
     out.mkdir(parents=True, exist_ok=True)
 
-    if getattr(net, "needs_images", False):
+    caps = capabilities(net)
+    if caps.needs_images:
         _attach_data(net, dataset, split, dev)
 
-    if not getattr(net, "trainable", True):
+    if not caps.trainable:
         return _save_untrained(net, config, out)
 
-    from ..zoo.api import CoordinateModel
-
-    if not isinstance(net, CoordinateModel) and not callable(getattr(net, "training_batch", None)):
+    if not caps.coordinate and not caps.draws_own_batches:
         raise TrainingError(
             f"model {_describe_spec(spec, 'model')} is trainable but is neither a coordinate model "
             "(forward(pixels, lights)) nor draws its own batches (training_batch(generator, batch_size)); "
-            "the training loop cannot feed it"
+            "set trainable = False on a model fitted in closed form (see docs/plugins.md)"
         )
     return _fit(net, config, dataset, split, out, dev, resume=resume, progress=progress, tensorboard=tensorboard)
 
@@ -536,7 +536,7 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
     log_every, checkpoint_every = tr["log_every"], tr["checkpoint_every"]
     opt = create_optimizer(net, name=tr["optimizer"], lr=tr["lr"])
     sched = create_schedule(opt, schedule=tr["schedule"], steps=steps, warmup_steps=tr["warmup_steps"])
-    if callable(getattr(net, "training_batch", None)):
+    if capabilities(net).draws_own_batches:
         sampler, step_fn = ModelBatches(net, batch_size, seed=seed, device=dev), model_train_step
     else:
         sampler, step_fn = PixelLightSampler(dataset, split.train, batch_size, seed=seed, device=dev), train_step

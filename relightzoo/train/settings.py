@@ -38,7 +38,9 @@ def training_settings(model: object, **given: Any) -> dict[str, Any]:
     unknown = set(given) - set(SETTINGS)
     if unknown:
         raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
-    model_defaults = getattr(model, "train_defaults", None) or {}
+    from ..zoo.capabilities import capabilities
+
+    model_defaults = capabilities(model).train_defaults
     return {
         key: given[key] if given.get(key) is not None else model_defaults.get(key, GLOBAL_DEFAULTS[key])
         for key in SETTINGS

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .api import DEFAULT_RENDER_CHUNK, Backbone, CapturedImagesModel, CoordinateModel, Encoder, RelightModel
 from .args import parse_kv, parse_value
+from .capabilities import Capabilities, capabilities, render_model
 from .factory import (
     DEFAULT_ACTIVATION,
     DEFAULT_ENCODER,
@@ -36,6 +37,9 @@ __all__ = [
     "RelightModel",
     "CapturedImagesModel",
     "CoordinateModel",
+    "Capabilities",
+    "capabilities",
+    "render_model",
     "DEFAULT_RENDER_CHUNK",
     "DEFAULT_ENCODER",
     "DEFAULT_ACTIVATION",

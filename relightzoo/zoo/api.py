@@ -7,6 +7,8 @@ images ``[L, H, W, 3]`` float32 in [0, 1]; coordinate models output RGB in [-1, 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -54,20 +56,91 @@ class Backbone:
 class RelightModel(nn.Module):
     """A relighting model: renders whole images for any light directions.
 
-    ``trainable`` is False for models that need no training (the ``blend`` baseline).
-    ``needs_images`` is True for models that read the captured training images
-    (they receive them through :meth:`attach_training_data` before training or rendering).
+    **Required**: :meth:`render`. Everything else is optional; the zoo asks for it through
+    :func:`relightzoo.zoo.capabilities` (one place, so every command treats a model alike):
+
+    - ``trainable`` (default True): False for a model with nothing to train by gradient
+      steps, such as one fitted in closed form from the images (``blend``). ``relightzoo
+      train`` then only hands it the images and saves it.
+    - ``needs_images`` (default False): True for a model that reads the captured training
+      images. It receives them through :meth:`attach_training_data` before training,
+      before evaluation and when rendering from a dataset. Overriding
+      :meth:`attach_training_data` without setting ``needs_images`` counts as True.
+    - ``training_batch(generator, batch_size) -> (*inputs, target)``: a trainable model
+      that is not a :class:`CoordinateModel` draws its own batches; the loop calls
+      ``model(*inputs)`` and fits it to ``target`` (RGB in [-1, 1]) with the MSE.
+    - ``train_defaults``: a dict of the model's own training settings (``steps``,
+      ``batch_size``, ``lr``, ``schedule``, ``warmup_steps``); a user's flags still win.
+    - ``relight_envmap(dirs [K, 3], weights [K, 3], height, width) -> [H, W, 3]``: the
+      environment map in one pass: ``sum_k weights[k] * render(dirs[k])`` per RGB channel,
+      with no exposure scaling (the caller applies ``exposure / pi``) and unclamped.
+    - ``data_shaped_buffers``: names of buffers (or parameters) whose shape comes from the
+      data (the training images, a per-pixel table). A freshly built model holds them empty; loading
+      a state dict resizes each to the saved tensor's shape first
+      (:meth:`resize_data_shaped_buffer`), through torch's public
+      ``register_load_state_dict_pre_hook``.
     """
 
     trainable: bool = True
     needs_images: bool = False
+    data_shaped_buffers: tuple[str, ...] = ()
 
-    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:  # pragma: no cover - abstract
-        """Images ``[L, H, W, 3]`` in [0, 1] lit from each of ``lights [L, 3]``."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_load_state_dict_pre_hook(_resize_data_shaped_buffers)
+        _warn_private_load_override(type(self))
+
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:  # pragma: no cover - abstract
+        """Images ``[L, H, W, 3]`` in [0, 1] lit from each of ``lights [L, 3]`` (unit vectors).
+
+        ``chunk`` is an optional hint: at most that many samples per forward pass, to bound
+        memory. None means the model's own choice; a model may ignore it (or not take it)."""
         raise NotImplementedError
 
     def attach_training_data(self, images: torch.Tensor, lights: torch.Tensor) -> None:
         """Give an image model the captured training images ``[T, H, W, 3]`` and their lights ``[T, 3]``."""
+
+    def resize_data_shaped_buffer(self, name: str, shape: torch.Size) -> None:
+        """Make buffer ``name`` (listed in ``data_shaped_buffers``) an uninitialised tensor of
+        ``shape`` on its device, keeping its dtype; the state dict's values are copied in
+        next. Override it when the buffer's size means more (another layer to rebuild)."""
+        current = getattr(self, name, None)
+        dtype = current.dtype if isinstance(current, torch.Tensor) else torch.float32
+        device = current.device if isinstance(current, torch.Tensor) else None
+        fresh = torch.empty(shape, dtype=dtype, device=device)
+        setattr(self, name, nn.Parameter(fresh, requires_grad=current.requires_grad) if isinstance(current, nn.Parameter) else fresh)
+
+
+def _resize_data_shaped_buffers(module, state_dict, prefix, *_rest) -> None:
+    """Load pre-hook of every :class:`RelightModel`: size its ``data_shaped_buffers`` as saved."""
+    for name in type(module).data_shaped_buffers:
+        saved = state_dict.get(prefix + name)
+        current = getattr(module, name, None)
+        if isinstance(saved, torch.Tensor) and (not isinstance(current, torch.Tensor) or current.shape != saved.shape):
+            module.resize_data_shaped_buffer(name, saved.shape)
+
+
+_WARNED_PRIVATE_LOAD: set[type] = set()
+
+
+def _warn_private_load_override(cls: type) -> None:
+    """A deprecation warning, once per class, for a model that overrides torch's private
+    ``_load_from_state_dict`` (it still works; ``data_shaped_buffers`` is the public way)."""
+    if cls in _WARNED_PRIVATE_LOAD:
+        return
+    _WARNED_PRIVATE_LOAD.add(cls)
+    for klass in cls.__mro__:
+        if klass in (RelightModel, nn.Module):
+            return
+        if "_load_from_state_dict" in vars(klass):
+            warnings.warn(
+                f"{cls.__module__}.{cls.__qualname__} overrides torch's private _load_from_state_dict to size its buffers; "
+                'declare them instead: data_shaped_buffers = ("name", ...) on the class '
+                "(docs/plugins.md, 'Data-shaped buffers')",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            return
 
 
 class CoordinateModel(RelightModel):
@@ -81,16 +154,18 @@ class CoordinateModel(RelightModel):
         raise NotImplementedError
 
     @torch.no_grad()
-    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int = DEFAULT_RENDER_CHUNK) -> torch.Tensor:
+    def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         return self.render_rows(lights, height, width, 0, height, chunk=chunk)
 
     @torch.no_grad()
     def render_rows(
-        self, lights: torch.Tensor, height: int, width: int, r0: int, r1: int, *, chunk: int = DEFAULT_RENDER_CHUNK
+        self, lights: torch.Tensor, height: int, width: int, r0: int, r1: int, *, chunk: int | None = None
     ) -> torch.Tensor:
         """Rows ``r0:r1`` of the ``height x width`` images lit from ``lights [L, 3]``:
-        ``[L, r1 - r0, W, 3]`` in [0, 1], computed ``chunk`` samples at a time. Rendering a
-        large image band by band this way bounds memory whatever its size."""
+        ``[L, r1 - r0, W, 3]`` in [0, 1], computed ``chunk`` samples at a time (default
+        :data:`DEFAULT_RENDER_CHUNK`). Rendering a large image band by band this way bounds
+        memory whatever its size."""
+        chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
         device = next(self.parameters()).device
         lights = torch.as_tensor(lights, dtype=torch.float32, device=device).reshape(-1, 3)
         out = torch.empty(len(lights), r1 - r0, width, 3)
@@ -110,10 +185,12 @@ class CapturedImagesModel(RelightModel):
     else at hand.
 
     The buffers' shapes depend on the data, so a freshly built model starts with empty ones
-    and takes their shapes from the saved tensors when a state dict is loaded.
+    and takes their shapes from the saved tensors when a state dict is loaded
+    (``data_shaped_buffers``).
     """
 
     needs_images = True
+    data_shaped_buffers = ("images", "lights")
     label: str = "model"
     """How error messages name the model, e.g. ``model 'blend'``."""
 
@@ -144,10 +221,3 @@ class CapturedImagesModel(RelightModel):
 
         if len(self.lights) == 0:
             raise PluginError(f"{self.label} holds no training images; attach_training_data() or load a checkpoint first")
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        for key in ("images", "lights"):
-            saved = state_dict.get(prefix + key)
-            if isinstance(saved, torch.Tensor) and saved.shape != self._buffers[key].shape:
-                self._buffers[key] = torch.empty(saved.shape, dtype=torch.float32, device=self._buffers[key].device)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
