@@ -300,7 +300,7 @@ def test_images_of_different_sizes(small):
 
 def test_missing_lights_file(small):
     (small / "lights.txt").unlink()
-    with _raises(DataError, f"no lights file in {small}: expected lights.txt or lights.json"):
+    with _raises(DataError, f"no lights file in {small}: expected lights.txt, lights.json or an RTI .lp file"):
         load_dataset(small)
 
 

@@ -81,8 +81,8 @@ def main() -> None:
     """relightzoo: learn (pixel, light direction) -> RGB from light-stage photographs
     and relight scenes under new lights, environment maps and resolutions.
 
-    DATA is a dataset folder (images + lights.txt or lights.json) or the name of a built-in
-    scene (``demo``). Set RELIGHTZOO_DEBUG=1 to see tracebacks of user errors.
+    DATA is a dataset folder (images + lights.txt, lights.json or an RTI .lp file) or the
+    name of a built-in scene (``demo``). Set RELIGHTZOO_DEBUG=1 to see tracebacks of user errors.
     """
     if not os.environ.get("RELIGHTZOO_DEBUG"):
         warnings.formatwarning = _format_warning

@@ -99,15 +99,17 @@ def _spread(n: int, k: int) -> list[int]:
 @data.command("convert")
 @click.argument("lights_in", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("lights_out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "to_fmt", type=click.Choice(_FORMATS), default="cartesian", show_default=True,
-              help="Format to write.")
+@click.option("--to", "to_fmt", type=click.Choice(_FORMATS), default=None,
+              help="Format to write [default: cartesian; an .lp file is always cartesian].")
 @click.option("--from", "from_fmt", type=click.Choice(_FORMATS), default=None,
               help="Format to read (default: from the file's header, else 3 columns = cartesian, 2 = radians).")
-def convert(lights_in: Path, lights_out: Path, to_fmt: str, from_fmt: str | None) -> None:
-    """Convert a light file between cartesian and spherical (radians or degrees), .txt or .json.
+def convert(lights_in: Path, lights_out: Path, to_fmt: str | None, from_fmt: str | None) -> None:
+    """Convert a light file: lights.txt (cartesian or spherical, radians or degrees),
+    lights.json and RTI .lp, each way; the output's extension picks its kind.
 
-    Writing a .json needs image names: they come from a .json input, or else from the images
-    beside LIGHTS_IN (one per line, in sorted order).
+    Writing a .json or .lp needs image names: they come from a .json or .lp input, or else
+    from the images beside LIGHTS_IN (one per line, in sorted order). Writing lights.txt from
+    named lights orders its lines by sorted image name, the order lights.txt pairs by.
     """
     from ..console import console
     from ..data.dataset import list_images
@@ -115,10 +117,14 @@ def convert(lights_in: Path, lights_out: Path, to_fmt: str, from_fmt: str | None
     from ..errors import DataError
     from ..lights import validate_directions
 
-    table = read_lights_file(lights_in, fmt=from_fmt)
+    out_kind = lights_out.suffix.lower()
+    if out_kind == ".lp" and to_fmt not in (None, "cartesian"):
+        raise DataError(f"{lights_out.name}: an .lp file holds cartesian directions (x y z); drop --to {to_fmt}")
+    to_fmt = to_fmt or "cartesian"
+    table = read_lights_file(lights_in, fmt=from_fmt, allow_below_horizon=True)
     dirs = validate_directions(table.dirs, allow_below_horizon=True, source=lights_in.name)
     names = table.names
-    if lights_out.suffix.lower() == ".json" and names is None:
+    if out_kind in (".json", ".lp") and names is None:
         folder = lights_in.resolve().parent
         names = list_images(folder)
         if len(names) != len(dirs):
@@ -126,5 +132,8 @@ def convert(lights_in: Path, lights_out: Path, to_fmt: str, from_fmt: str | None
                 f"writing {lights_out.name} needs one image name per light: {lights_in.name} has {len(dirs)} "
                 f"lights but {folder} holds {len(names)} images"
             )
+    if out_kind not in (".json", ".lp") and names is not None:
+        order = sorted(range(len(names)), key=lambda i: names[i])
+        dirs, names = dirs[order], [names[i] for i in order]
     write_lights_file(lights_out, dirs, to_fmt, names=names)
     console.print(f"wrote {len(dirs)} lights to {lights_out} ({table.fmt} -> {to_fmt})", markup=False, highlight=False, soft_wrap=True)

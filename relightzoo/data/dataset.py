@@ -1,6 +1,6 @@
 """OLAT datasets: a folder of images plus their light directions, loaded compactly.
 
-:func:`load_dataset` accepts a folder (images + ``lights.txt`` or ``lights.json``) or the
+:func:`load_dataset` accepts a folder (images + ``lights.txt``, ``lights.json`` or an RTI ``.lp``) or the
 name of a built-in scene and returns an :class:`OLATDataset`: one tensor of images in the
 integer type they were stored in (so 1000 images of 512 x 512 cost 0.8 GB as uint8 rather
 than 3 GB as float32), one tensor of validated unit light directions, and the file names.
@@ -24,6 +24,7 @@ from ..errors import DataError
 from ..lights import cartesian_to_spherical, validate_directions
 from .images import IMAGE_EXTENSIONS, image_size, is_image_file, read_image
 from .lightfile import LIGHT_FILE_NAMES, LightTable, read_lights_file
+from .lpfile import LP_SUFFIX
 
 __all__ = ["OLATDataset", "load_dataset", "load_folder", "list_images"]
 
@@ -181,12 +182,16 @@ def _median_spacing_deg(dirs: np.ndarray) -> float:
 # -- loading -----------------------------------------------------------------------------
 
 
-def list_images(folder: str | Path) -> list[str]:
-    """Image file names in ``folder`` (PNG/JPEG, hidden files skipped), sorted as text."""
+def list_images(folder: str | Path, *, warn_order: bool = True) -> list[str]:
+    """Image file names in ``folder`` (PNG/JPEG, hidden files skipped), sorted as text.
+
+    ``warn_order`` warns when text order differs from numeric order (``img_10`` before
+    ``img_2``), which matters only to a light file that pairs lines with images by order.
+    """
     folder = Path(folder)
     names = sorted(p.name for p in folder.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
     natural = sorted(names, key=_natural_key)
-    if natural != names:
+    if warn_order and natural != names:
         i = next(k for k, (a, b) in enumerate(zip(names, natural)) if a != b)
         warnings.warn(
             f"{folder}: images pair with lights in text order, so {names[i]} comes before {natural[i]}; "
@@ -202,9 +207,13 @@ def _natural_key(name: str) -> list:
 
 def _find_lights_file(folder: Path) -> Path:
     found = [folder / n for n in LIGHT_FILE_NAMES if (folder / n).is_file()]
+    lp = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == LP_SUFFIX and not p.name.startswith("."))
+    if len(lp) > 1:
+        raise DataError(f"{folder} holds {len(lp)} .lp files ({', '.join(p.name for p in lp)}); keep the one that describes these images")
+    found += lp
     if not found:
         raise DataError(
-            f"no lights file in {folder}: expected {' or '.join(LIGHT_FILE_NAMES)} with one direction per image"
+            f"no lights file in {folder}: expected {', '.join(LIGHT_FILE_NAMES)} or an RTI .lp file with one direction per image"
         )
     if len(found) > 1:
         warnings.warn(f"{folder} holds both {found[0].name} and {found[1].name}; using {found[0].name}", stacklevel=3)
@@ -221,6 +230,8 @@ def _match_lights(table: LightTable, names: list[str], folder: Path) -> np.ndarr
                 "it needs one line per image, in sorted file-name order"
             )
         return table.dirs
+    if table.lines is not None:
+        return _match_by_base_name(table, names, folder)
     by_name = dict(zip(table.names, table.dirs))
     unknown = [n for n in table.names if n not in set(names)]
     if unknown:
@@ -231,6 +242,27 @@ def _match_lights(table: LightTable, names: list[str], folder: Path) -> np.ndarr
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DataError(f"{fname} has no direction for image {missing[0]}{more}")
     return np.stack([by_name[n] for n in names])
+
+
+def _match_by_base_name(table: LightTable, names: list[str], folder: Path) -> np.ndarray:
+    """The directions of an ``.lp`` table in the order of ``names``: lines name images by base
+    name, matched exactly, else ignoring case (captures made on Windows mix the two)."""
+    fname = table.path.name
+    exact = set(names)
+    folded: dict[str, list[str]] = {}
+    for n in names:
+        folded.setdefault(n.lower(), []).append(n)
+    by_image: dict[str, np.ndarray] = {}
+    for name, lineno, d in zip(table.names, table.lines, table.dirs):
+        image = name if name in exact else (folded.get(name.lower(), [None])[0] if len(folded.get(name.lower(), [])) == 1 else None)
+        if image is None:
+            raise DataError(f"{fname} line {lineno} names {name}, which is not an image in {folder}")
+        by_image[image] = d
+    missing = [n for n in names if n not in by_image]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(f"{fname} has no line for image {missing[0]}{more}; list every image of {folder} in it")
+    return np.stack([by_image[n] for n in names])
 
 
 def _check_sizes(folder: Path, names: list[str]) -> tuple[int, int]:
@@ -277,18 +309,20 @@ def load_folder(
     lights_format: str | None = None,
     source: str | None = None,
 ) -> OLATDataset:
-    """Load a dataset folder: PNG/JPEG images plus ``lights.txt`` or ``lights.json``."""
+    """Load a dataset folder: PNG/JPEG images plus ``lights.txt``, ``lights.json`` or one RTI ``*.lp`` file."""
     folder = Path(folder)
     if not folder.exists():
         raise DataError(f"dataset folder {folder} does not exist")
     if not folder.is_dir():
         raise DataError(f"{folder} is a file, not a dataset folder (images plus lights.txt or lights.json)")
-    names = list_images(folder)
+    names = list_images(folder, warn_order=False)
     if not names:
         exts = ", ".join(IMAGE_EXTENSIONS)
-        raise DataError(f"no images in {folder}: expected PNG or JPEG files ({exts}) plus lights.txt or lights.json")
+        raise DataError(f"no images in {folder}: expected PNG or JPEG files ({exts}) plus lights.txt, lights.json or an .lp file")
     lights_path = _find_lights_file(folder)
-    table = read_lights_file(lights_path, fmt=lights_format)
+    table = read_lights_file(lights_path, fmt=lights_format, allow_below_horizon=allow_below_horizon)
+    if table.names is None:
+        list_images(folder)  # warns when text order (which lights.txt pairs by) is not numeric order
     dirs = _match_lights(table, names, folder)
     height, width = _check_sizes(folder, names)
     dirs = validate_directions(dirs, allow_below_horizon=allow_below_horizon, source=lights_path.name)

@@ -21,7 +21,13 @@ header                 format
 (radians), ``{"x":..,"y":..,"z":..}``, ``{"phi":..,"theta":..}`` or
 ``{"phi_deg":..,"theta_deg":..}``.
 
-Readers return directions as cartesian float64 without normalising or validating them;
+An RTI ``*.lp`` file (the count, then ``filename x y z`` lines naming images by any path) is
+read and written by :mod:`relightzoo.data.lpfile`; :func:`read_lights_file` and
+:func:`write_lights_file` hand ``.lp`` paths to it, so every light file goes through here.
+
+Readers of ``lights.txt``/``lights.json`` return directions as cartesian float64 without
+normalising or validating them (the ``.lp`` reader checks and normalises them itself, with
+line numbers, since unnormalised directions are that format's custom);
 :func:`relightzoo.lights.validate_directions` does that, so a hand-written file with
 unnormalised vectors loads with a warning rather than an error.
 """
@@ -40,6 +46,7 @@ import torch
 
 from ..errors import DataError
 from ..lights import cartesian_to_spherical, spherical_to_cartesian
+from .lpfile import LP_SUFFIX, read_lp, write_lp
 
 __all__ = [
     "LIGHT_FORMATS",
@@ -60,7 +67,7 @@ LIGHT_FORMATS: dict[str, str] = {
 """Light-file formats by name, with the columns each one holds."""
 
 LIGHT_FILE_NAMES = ("lights.txt", "lights.json")
-"""The light files a dataset folder may hold, in the order they are looked for."""
+"""The light files a dataset folder may hold, in the order they are looked for (then one ``*.lp``)."""
 
 _HEADERS: dict[tuple[str, ...], str] = {
     ("x", "y", "z"): "cartesian",
@@ -78,15 +85,17 @@ _SPLIT = re.compile(r"[\s,]+")
 class LightTable:
     """Directions read from a light file.
 
-    ``dirs`` are cartesian ``[N, 3]`` float64 as written in the file (not normalised);
-    ``names`` are the image names a ``lights.json`` gives (None for ``lights.txt``, whose
-    lines pair with the images by sorted order); ``fmt`` is the format the file was read in.
+    ``dirs`` are cartesian ``[N, 3]`` float64 as written in the file (not normalised, except
+    from an ``.lp`` file); ``names`` are the image names a ``lights.json`` or ``.lp`` gives
+    (None for ``lights.txt``, whose lines pair with the images by sorted order); ``fmt`` is
+    the format the file was read in; ``lines`` the line each direction came from (``.lp``).
     """
 
     dirs: np.ndarray
     names: list[str] | None
     fmt: str
     path: Path
+    lines: list[int] | None = None
 
 
 def normalize_format(fmt: str | None) -> str | None:
@@ -122,14 +131,22 @@ def to_format(dirs: np.ndarray | torch.Tensor, fmt: str) -> np.ndarray:
     return np.degrees(sph) if fmt == "spherical-deg" else sph
 
 
-def read_lights_file(path: str | Path, *, fmt: str | None = None) -> LightTable:
-    """Read ``lights.txt`` (or any text light file) or ``lights.json`` into a :class:`LightTable`.
+def read_lights_file(path: str | Path, *, fmt: str | None = None, allow_below_horizon: bool = False) -> LightTable:
+    """Read ``lights.txt`` (or any text light file), ``lights.json`` or an RTI ``.lp`` file into a :class:`LightTable`.
 
     Raises :class:`DataError` with the line number for a wrong number of columns or a value
-    that is not a number, and for a missing or malformed file.
+    that is not a number, and for a missing or malformed file. ``.lp`` files are cartesian
+    (``fmt`` must be None or ``cartesian``) and their directions are checked here, below the
+    horizon included unless ``allow_below_horizon``; other files' directions are checked by
+    :func:`relightzoo.lights.validate_directions`.
     """
     path = Path(path)
     fmt = normalize_format(fmt)
+    if path.suffix.lower() == LP_SUFFIX:
+        if fmt not in (None, "cartesian"):
+            raise DataError(f"{path.name}: an .lp file holds cartesian directions (x y z), not {fmt}")
+        lp = read_lp(path, allow_below_horizon=allow_below_horizon)
+        return LightTable(dirs=lp.dirs, names=lp.names, fmt="cartesian", path=path, lines=lp.lines)
     if not path.is_file():
         raise DataError(f"lights file {path} does not exist")
     try:
@@ -258,13 +275,19 @@ def write_lights_file(
 ) -> Path:
     """Write directions ``dirs [N, 3]`` (cartesian) to ``path`` in ``fmt``.
 
-    A ``.json`` path writes ``lights.json`` and needs ``names`` (one image name per row);
-    any other path writes text with a header line naming the columns, so the file reads back
+    A ``.json`` path writes ``lights.json`` and an ``.lp`` path an RTI light file; both need
+    ``names`` (one image name per row), and ``.lp`` holds cartesian only. Any other path writes text with a header line naming the columns, so the file reads back
     in the same format with no flag. Spherical formats store the angles of the normalised
     direction. The file is written to a temporary name and moved into place.
     """
     path = Path(path)
     fmt = normalize_format(fmt) or "cartesian"
+    if path.suffix.lower() == LP_SUFFIX:
+        if fmt != "cartesian":
+            raise DataError(f"{path.name}: an .lp file holds cartesian directions (x y z); it cannot be written as {fmt}")
+        if names is None:
+            raise DataError(f"writing {path.name} needs one image name per light ({len(to_format(dirs, fmt))} lights, no names)")
+        return write_lp(path, to_format(dirs, fmt), names)
     values = to_format(dirs, fmt)
     if path.suffix.lower() == ".json":
         if names is None or len(names) != len(values):
