@@ -15,6 +15,7 @@ __all__ = [
     "PluginError",
     "CheckpointError",
     "TrainingError",
+    "ClusterError",
 ]
 
 
@@ -40,3 +41,8 @@ class CheckpointError(RelightzooError):
 
 class TrainingError(RelightzooError):
     """Training cannot go on (a non-finite loss, a resume directory that does not match)."""
+
+
+class ClusterError(RelightzooError):
+    """Work cannot go past this process: a cluster engine (Ray) is missing or unreachable,
+    or a distributed launch (torchrun) is set up inconsistently."""

@@ -12,7 +12,9 @@ A cell that fails with a user-facing error (a non-finite loss, say) is recorded 
 way. ``jobs > 1`` runs the trained cells in that many worker processes (a spawn-context
 :class:`~concurrent.futures.ProcessPoolExecutor`), each limited to ``cpus // jobs`` torch
 threads so the workers do not fight over cores; the blend rows always run first in this
-process (they take a second, and every later row is compared with them).
+process (they take a second, and every later row is compared with them). Any other
+:class:`CellPool` (Ray tasks: :mod:`relightzoo.ablate.ray_cells`) runs every cell through
+the same :func:`run_in_worker`, the blend rows first.
 """
 
 from __future__ import annotations
@@ -23,21 +25,23 @@ import multiprocessing
 import os
 import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..errors import CheckpointError, RelightzooError
 from .grid import Cell, Grid
 
 __all__ = [
     "CELLS",
+    "CellPool",
     "RESULT",
     "EVALUATION",
     "cell_dir",
     "read_result",
     "run_cell",
     "run_grid",
+    "run_in_worker",
     "cpu_count",
     "worker_threads",
 ]
@@ -229,8 +233,9 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_worker(grid_json: dict, cell_json: dict, out: str, device: str) -> dict[str, Any]:
-    """Worker side of :func:`run_grid`: load the dataset once per process, run one cell."""
+def run_in_worker(grid_json: dict, cell_json: dict, out: str, device: str) -> dict[str, Any]:
+    """Worker side of :func:`run_grid` (a worker process or a Ray task): load the dataset
+    once per process, run one cell with :func:`run_cell`; ``interrupted`` when Ctrl-C stopped it."""
     from ..data import load_dataset
     from ..lights import select_lights
 
@@ -254,6 +259,7 @@ def run_grid(
     jobs: int = 1,
     device: str = "auto",
     on_event: Event | None = None,
+    pool: CellPool | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run every unfinished cell of ``grid``; return ``{cell name: record}`` in grid order.
 
@@ -261,7 +267,9 @@ def run_grid(
     ``dataset`` (:func:`relightzoo.ablate.grid.check_rules`). Finished cells are read back,
     not rerun. ``on_event`` hears about each cell as it is skipped, started and done.
     Ctrl-C stops after the running cells save their latest checkpoints and raises
-    :class:`KeyboardInterrupt`.
+    :class:`KeyboardInterrupt`. ``pool`` (a :class:`CellPool`, such as
+    :class:`relightzoo.ablate.ray_cells.RayCells`) runs every cell, ``jobs`` at a time and the
+    blend rows first, instead of this process and a local process pool.
     """
     emit = on_event or (lambda kind, cell, record: None)
     cells = grid.cells()
@@ -276,6 +284,11 @@ def run_grid(
             pending.append(cell)
     first = [c for c in pending if c.baseline]
     rest = [c for c in pending if not c.baseline]
+    if pool is not None:  # every cell goes to the pool, the blend rows first (later rows compare with them)
+        for group in (first, rest):
+            if group:
+                _run_parallel(grid, group, out, pool=pool, jobs=jobs, device=device, emit=emit, records=records)
+        return {c.name: records[c.name] for c in cells if c.name in records}
     if jobs <= 1 or len(rest) <= 1:
         first, rest = first + rest, []
     for cell in first:
@@ -283,16 +296,32 @@ def run_grid(
         records[cell.name] = run_cell(grid, cell, dataset, splits[cell.lights], out, device=device)
         emit("done", cell, records[cell.name])
     if rest:
-        _run_parallel(grid, rest, out, jobs=jobs, device=device, emit=emit, records=records)
+        pool = ProcessPoolExecutor(
+            max_workers=min(jobs, len(rest)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(worker_threads(jobs),),
+        )
+        _run_parallel(grid, rest, out, pool=pool, jobs=jobs, device=device, emit=emit, records=records)
     return {c.name: records[c.name] for c in cells if c.name in records}
 
 
-def _run_parallel(grid: Grid, cells: list[Cell], out, *, jobs: int, device: str, emit: Event, records: dict) -> None:
+class CellPool(Protocol):
+    """Where :func:`run_grid` sends trained cells: ``submit(run_in_worker, *args)`` returns a
+    :class:`~concurrent.futures.Future` of the cell's record, as a process pool's does, and
+    ``shutdown(wait=True, cancel_futures=False)`` stops it (cancelled cells save their
+    latest checkpoints first). :class:`~concurrent.futures.ProcessPoolExecutor` is one."""
+
+    def submit(self, fn: Callable[..., dict[str, Any]], /, *args: Any) -> Future: ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+
+
+def _run_parallel(
+    grid: Grid, cells: list[Cell], out, *, pool: CellPool, jobs: int, device: str, emit: Event, records: dict
+) -> None:
+    """Keep ``jobs`` cells running in ``pool`` until every cell of ``cells`` has its record."""
     workers = min(jobs, len(cells))
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(worker_threads(jobs),)
-    )
     grid_json = grid.to_json()
     queue = list(cells)
     running: dict[Any, Cell] = {}
@@ -301,7 +330,7 @@ def _run_parallel(grid: Grid, cells: list[Cell], out, *, jobs: int, device: str,
         while queue or running:
             while queue and len(running) < workers:  # submit as workers free up, so "start" is true
                 cell = queue.pop(0)
-                running[pool.submit(_run_in_worker, grid_json, cell.to_json(), str(out), device)] = cell
+                running[pool.submit(run_in_worker, grid_json, cell.to_json(), str(out), device)] = cell
                 emit("start", cell, None)
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in done:

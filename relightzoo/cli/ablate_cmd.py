@@ -135,6 +135,13 @@ def _data_id(data: str) -> str:
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128, given to every model that takes it (repeatable).")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Cells trained at once, in worker processes of CPUs/N torch threads each.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@click.option(
+    "--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+    help="Run every cell as a Ray task: on a new local Ray instance, or on the running cluster at ADDRESS "
+    "(auto, HOST:PORT, ray://HOST:10001). Needs relightzoo[ray]; --jobs defaults to what the cluster fits.",
+)
+@click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), default=1, show_default=True, help="CPUs (torch threads) each Ray cell asks for.")
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=None, help="GPUs each Ray cell asks for [default: 1 when cells run on CUDA, else 0].")
 @click.option("--sheet-lights", type=click.IntRange(min=1), default=4, show_default=True, help="Test lights (rows) on the contact sheet.")
 @click.option("--json", "json_", is_flag=True, help="Print results.json on stdout (nothing else).")
 @click.pass_context
@@ -157,7 +164,10 @@ def ablate(ctx: click.Context, **params: Any) -> None:
           --activations sine,cosine,relu --lights xu5:0.77 --out ablation
 
     plus blend take about 15 minutes on two idle CPU cores, half the 30-minute budget.
-    --jobs 2 runs two cells at a time with one thread each.
+    --jobs 2 runs two cells at a time with one thread each. --ray runs each cell as a Ray
+    task of --ray-cpus CPUs and --ray-gpus GPUs, on a local Ray instance or the cluster at
+    ADDRESS (every node must see DATA and OUT at the same paths); the cells' numbers are
+    those of a local run with as many threads.
 
     Stopped half-way (Ctrl-C saves the running cells' checkpoints), the same command
     resumes: finished cells are kept. OUT from a different grid is an error that says what
@@ -185,30 +195,40 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         activation_args=parse_kv(params["activation_arg"], option="--activation-arg"),
         model_args=parse_kv(params["model_arg"], option="--model-arg"),
     )
-    device = str(resolve_device(params["device"]))
+    if params["ray"] is None:
+        device = local_device = str(resolve_device(params["device"]))
     dataset = load_dataset(params["data"])
     grid = dataclasses.replace(grid, dataset={"lights": len(dataset), "height": dataset.height, "width": dataset.width})
     splits = check_rules(grid, dataset.lights)
     out: Path = params["out"]
     resuming = claim_results_dir(out, grid)
+    pool, jobs = None, params["jobs"]
+    if params["ray"] is not None:
+        from ..ablate.ray_cells import RayCells
+
+        pool = RayCells(params["ray"], cpus=params["ray_cpus"], gpus=params["ray_gpus"], device=params["device"])
+        device = pool.device  # the cells' device; this process only writes the reports
+        local_device = str(resolve_device("cpu" if params["device"] == "cpu" else "auto"))
+        if ctx.get_parameter_source("jobs").name == "DEFAULT":
+            jobs = pool.slots
     cells = grid.cells()
     if not quiet:
         trained = sum(not c.baseline for c in cells)
         console.print(
             f"{'resuming ' if resuming else ''}ablation on {dataset.source} ({dataset.width}x{dataset.height}, "
             f"{len(dataset)} lights): {trained} cells + {len(cells) - trained} blend row(s), {f'{grid.steps} steps each' if grid.steps else 'each model with its own training defaults'}, "
-            f"{params['jobs']} at a time on {device} -> {out}"
+            f"{jobs} at a time on {device}{' (Ray tasks)' if pool is not None else ''} -> {out}"
         )
     display = _Display(grid, quiet=quiet)
     try:
         with display:
-            records = run_grid(grid, out, dataset, splits, jobs=params["jobs"], device=device, on_event=display.event)
+            records = run_grid(grid, out, dataset, splits, jobs=jobs, device=device, on_event=display.event, pool=pool)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted; finished cells are kept in {out}: rerun the same command to resume")
         ctx.exit(130)
         return
     doc = results_document(grid, records, dataset, splits)
-    paths = write_reports(doc, out, dataset, splits, sheet_lights=params["sheet_lights"], device=device)
+    paths = write_reports(doc, out, dataset, splits, sheet_lights=params["sheet_lights"], device=local_device)
     if quiet:
         print_json(doc)
         return
