@@ -9,7 +9,6 @@ from frame to frame.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -150,13 +149,12 @@ def write_gif(frames: Any, path: str | Path, fps: float = 12, loop: int | None =
         chunks.extend(GifImagePlugin.getdata(im, duration=centis * 10, disposal=1))
     chunks.append(b";")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(b"".join(chunks))
-    with Image.open(tmp) as check:
-        written = getattr(check, "n_frames", 1)
-    if written != len(q):  # pragma: no cover - a Pillow behaviour change would land here
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"wrote {written} GIF frames instead of {len(q)}")
-    os.replace(tmp, path)
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"".join(chunks))
+        with Image.open(tmp) as check:
+            written = getattr(check, "n_frames", 1)
+        if written != len(q):  # pragma: no cover - a Pillow behaviour change would land here
+            raise RuntimeError(f"wrote {written} GIF frames instead of {len(q)}")
     return len(q)

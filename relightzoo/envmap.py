@@ -24,7 +24,6 @@ the horizon (the bottom half of the map, ground bounce) are ignored.
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -290,10 +289,9 @@ def write_hdr(path: str | Path, array: np.ndarray) -> None:
         raise DataError(f"{path.name}: radiance must be finite and non-negative")
     h, w = arr.shape[:2]
     header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {h} +X {w}\n".encode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(header + _float_to_rgbe(arr).tobytes())
-    os.replace(tmp, path)
+    from .atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, header + _float_to_rgbe(arr).tobytes())
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "TrainingError",
     "ClusterError",
+    "OutputError",
 ]
 
 
@@ -46,3 +47,7 @@ class TrainingError(RelightzooError):
 class ClusterError(RelightzooError):
     """Work cannot go past this process: a cluster engine (Ray) is missing or unreachable,
     or a distributed launch (torchrun) is set up inconsistently."""
+
+
+class OutputError(RelightzooError):
+    """An output file cannot be written (disk full, read-only, no permission, a bad path or format)."""

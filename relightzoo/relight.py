@@ -40,7 +40,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from .errors import LightsError, RelightzooError
+from .errors import LightsError, OutputError
 from .lights import spherical_to_cartesian, validate_directions
 from .zoo.api import DEFAULT_RENDER_CHUNK, CoordinateModel
 from .zoo.capabilities import capabilities, render_model
@@ -76,10 +76,6 @@ environment map renders a few lights of one band at once."""
 
 OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg")
 """Image formats :func:`save_image` writes (16 bit: PNG only)."""
-
-
-class OutputError(RelightzooError):
-    """An output size, image file or folder that cannot be rendered or written."""
 
 
 @runtime_checkable

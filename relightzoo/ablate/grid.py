@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import LightsError, PluginError, RelightzooError
+from ..atomic import write_json_atomic
+from ..errors import LightsError, OutputError, PluginError, RelightzooError
 
 __all__ = [
     "BASELINE",
@@ -467,7 +468,6 @@ def claim_results_dir(out: str | Path, grid: Grid) -> bool:
     raises too. Nothing is written when the check fails.
     """
     import json
-    import os
 
     out = Path(out)
     path = out / GRID_FILE
@@ -486,9 +486,9 @@ def claim_results_dir(out: str | Path, grid: Grid) -> bool:
         return True
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(current, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_json_atomic(path, current)
+    except OutputError as exc:
+        raise GridError(str(exc)) from None
     except OSError as exc:
         raise GridError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return False

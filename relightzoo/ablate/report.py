@@ -19,13 +19,13 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..atomic import atomic_path, write_text_atomic
 from ..metrics import PSNR_CAP
 from .grid import Grid
 
@@ -413,15 +413,12 @@ def draw_loss_curves(doc: dict, out: str | Path) -> Image.Image:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def _write_png(path: Path, img: Image.Image) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 def write_reports(doc: dict, out: str | Path, dataset, splits: dict[str, Any], *, sheet_lights: int = 4, device: str = "cpu") -> dict[str, Path]:

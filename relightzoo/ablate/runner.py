@@ -29,6 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..atomic import write_json_atomic
 from ..errors import CheckpointError, RelightzooError
 from .grid import Cell, Grid
 
@@ -88,9 +89,7 @@ def worker_threads(jobs: int) -> int:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False, default=_plain) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, allow_nan=False, default=_plain)
 
 
 def _plain(o: Any) -> Any:

@@ -9,9 +9,7 @@ inside the training lights' cap; ``--json`` prints the results document instead.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -48,17 +46,10 @@ def _method_name(spec: dict) -> str:
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` as indented JSON via a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as indented JSON atomically (:mod:`relightzoo.atomic`), NaN refused."""
+    from ..atomic import write_json_atomic as write
+
+    write(path, obj, allow_nan=False)
 
 
 def _output_folder(out: Path) -> Path:
@@ -157,7 +148,10 @@ def eval_(checkpoint: Path, data: str | None, rule: str | None, out: Path | None
             title=f"{doc['method_name']} on {dataset.source}, lights {split.rule}",
         )
         sheet_path = out / "contact_sheet.png"
-        sheet.save(sheet_path)
+        from ..atomic import atomic_path
+
+        with atomic_path(sheet_path) as tmp:
+            sheet.save(tmp, format="PNG")
     if json_:
         print_json(doc)
     else:

@@ -7,7 +7,6 @@ took and the exact command that rebuilds it. Needs ``pip install "relightzoo[ren
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import time
@@ -137,7 +136,9 @@ def render(scene: str | None, out: Path | None, size: str, n_lights: int, patter
         "command": _command_line(spec.name, out, width, height, n_lights, pattern, renderer.spp,
                                  renderer.max_depth, seed, int(bit_depth), overwrite),
     }
-    (out / RENDER_JSON).write_text(json.dumps(record, indent=2) + "\n")
+    from ..atomic import write_json_atomic
+
+    write_json_atomic(out / RENDER_JSON, record)
     if json_:
         print_json(record)
     else:

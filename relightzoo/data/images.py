@@ -171,23 +171,25 @@ def write_image(path: str | Path, img: np.ndarray, *, bit_depth: int | None = No
         q = q[..., 0]
     if q.ndim not in (2, 3) or (q.ndim == 3 and q.shape[-1] != 3):
         raise DataError(f"{path.name}: expected an image of shape [H, W, 3] or [H, W], got {list(img.shape)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if bit_depth == 8:
-        # JPEG: high quality, no chroma subsampling, since datasets are ground truth for scoring
-        Image.fromarray(q).save(path, **({"quality": 95, "subsampling": 0} if is_jpeg else {}))
+    from ..atomic import atomic_path, write_bytes_atomic
+
+    if bit_depth == 8 or q.ndim == 2:
+        with atomic_path(path) as tmp:
+            if bit_depth == 8:
+                # JPEG: high quality, no chroma subsampling, since datasets are ground truth for scoring
+                Image.fromarray(q).save(tmp, **({"format": "JPEG", "quality": 95, "subsampling": 0} if is_jpeg else {"format": "PNG"}))
+            else:
+                Image.fromarray(q.astype(np.uint16)).save(tmp, format="PNG")  # Pillow's I;16 mode writes 16-bit gray
     else:
-        _write_png16(path, q)
+        write_bytes_atomic(path, _png16_rgb(q))
 
 
-def _write_png16(path: Path, q: np.ndarray) -> None:
-    """Write a uint16 gray or RGB array as a 16-bit PNG.
+def _png16_rgb(q: np.ndarray) -> bytes:
+    """A uint16 RGB array as the bytes of a 16-bit PNG.
 
-    Pillow cannot build a 16-bit RGB image from an array, so colour images are written with a
-    small PNG encoder here (zlib, filter type 0); gray ones go through Pillow's ``I;16`` mode.
+    Pillow cannot build a 16-bit RGB image from an array, so colour images are encoded by
+    this small PNG encoder (zlib, filter type 0); gray ones go through Pillow's ``I;16`` mode.
     """
-    if q.ndim == 2:
-        Image.fromarray(q.astype(np.uint16)).save(path)  # Pillow's I;16 mode writes 16-bit gray
-        return
     import struct
     import zlib
 
@@ -200,8 +202,5 @@ def _write_png16(path: Path, q: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b"")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b"")
 

@@ -302,8 +302,6 @@ def write_lights_file(
     else:
         lines = [_HEADER_OF[fmt]] + [" ".join(_fmt_number(v) for v in row) for row in values]
         text = "\n".join(lines) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ..atomic import write_text_atomic
+
+    return write_text_atomic(path, text)

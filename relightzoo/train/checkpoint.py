@@ -11,9 +11,9 @@ Resume state (optimiser state, step, RNG states, scheduler state) sits beside a 
 as ``<stem>.state.safetensors``: any nested structure of dicts, lists, numbers and tensors is
 flattened into named tensors plus a JSON skeleton (see :func:`save_state`).
 
-Every write goes to a temporary file in the same folder, is flushed and fsynced, and then
-replaces the target with :func:`os.replace`, so a crash mid-write leaves the previous file
-intact.
+Every write goes through :mod:`relightzoo.atomic` (a temporary file in the same folder,
+fsynced, then :func:`os.replace`), so a crash mid-write leaves the previous file intact, and a
+full disk or a read-only folder is a one-line :class:`~relightzoo.errors.OutputError`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from safetensors.torch import save as _st_save
 from torch import nn
 
 from .. import __version__
+from ..atomic import write_bytes_atomic
 from ..errors import CheckpointError, PluginError
 
 __all__ = [
@@ -61,53 +61,6 @@ _STATE_KEY = "relightzoo.state"
 
 _MAX_HEADER = 100 * 1024 * 1024
 """safetensors' own limit on the JSON header; a larger length means the file is not safetensors."""
-
-
-# --------------------------------------------------------------------------------------
-# atomic writes
-
-
-def _write_payload(fh, data: bytes) -> None:
-    """Write ``data`` to an open file (a seam tests use to simulate a crash mid-write)."""
-    fh.write(data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temporary file in the same folder (``os.replace`` is atomic only within
-    one filesystem), are flushed and fsynced, and the temporary file then replaces ``path``.
-    On any failure the temporary file is removed and ``path`` is untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_payload(fh, data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 # --------------------------------------------------------------------------------------
@@ -253,8 +206,20 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict) -> Path:
     metadata = {METADATA_KEY: json.dumps(config, sort_keys=True, default=_json_value)}
     if aliases:
         metadata[_ALIASES_KEY] = json.dumps(aliases, sort_keys=True)
-    _atomic_write(path, _st_save(tensors, metadata=metadata))
+    write_bytes_atomic(path, _st_save(tensors, metadata=metadata), kept=_kept(path))
     return path
+
+
+def _kept(path: Path) -> str:
+    """What survives a failed write of ``path``: the previous file, said with its step."""
+    if not path.is_file():
+        return f"{path.name} was not written"
+    try:
+        step = read_config(path).get("step")
+    except CheckpointError:
+        step = None
+    at = f" (step {step})" if isinstance(step, int) else ""
+    return f"the previous {path.name}{at} is kept"
 
 
 def _json_value(o: Any) -> Any:
@@ -432,21 +397,24 @@ def _hashable(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
 
-def save_state(path: str | Path, state: dict) -> Path:
+def save_state(path: str | Path, state: dict, *, header: dict | None = None) -> Path:
     """Save a nested resume state (dicts, lists, tuples, numbers, strings, tensors) atomically.
 
     Tensors are stored as safetensors tensors and the rest as a JSON skeleton in the metadata,
     so the file holds an optimiser's ``state_dict()`` exactly, with its int keys and tuples,
-    and loading it runs no code.
+    and loading it runs no code. ``header`` (JSON values) joins the file's relightzoo config,
+    which :func:`read_config` reads without loading the tensors; a training run stores the
+    step and the checkpoint config there.
     """
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _pack(state, tensors)
+    config = dict(header or {}, format_version=FORMAT_VERSION, relightzoo_version=__version__, kind="state")
     metadata = {
         _STATE_KEY: json.dumps(skeleton),
-        METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, "relightzoo_version": __version__, "kind": "state"}),
+        METADATA_KEY: json.dumps(config, sort_keys=True, default=_json_value),
     }
-    _atomic_write(path, _st_save(tensors, metadata=metadata))
+    write_bytes_atomic(path, _st_save(tensors, metadata=metadata), kept=_kept(path))
     return path
 
 
@@ -462,4 +430,7 @@ def load_state(path: str | Path) -> dict:
         tensors = _st_load(path.read_bytes())
     except SafetensorError as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
-    return _unpack(json.loads(meta[_STATE_KEY]), tensors)
+    try:
+        return _unpack(json.loads(meta[_STATE_KEY]), tensors)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        raise CheckpointError(f"{path}: its resume state is damaged (the {_STATE_KEY!r} metadata does not match its tensors)") from None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import threading
 import time
@@ -42,10 +41,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
+from ..atomic import write_json_atomic, write_text_atomic
 from ..console import console, make_progress
 from ..errors import CheckpointError, TrainingError
 from ..lights import LightSplit, select_lights
-from .checkpoint import load_checkpoint, load_state, read_config, save_checkpoint, save_state, state_path
+from .checkpoint import _load_weights, save_checkpoint, save_state, state_path
+from .recovery import resume_config, resume_point
 from .optim import DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
 from .settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, training_settings
 from ..zoo.capabilities import capabilities
@@ -334,9 +335,7 @@ class _StopFlag:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, default=str)
 
 
 def _trim_metrics(path: Path, step: int) -> None:
@@ -350,7 +349,7 @@ def _trim_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:
             continue  # a line cut off by a crash
-    path.write_text("".join(k + "\n" for k in keep))
+    write_text_atomic(path, "".join(k + "\n" for k in keep))
 
 
 def _open_tensorboard(out_dir: Path):
@@ -440,7 +439,7 @@ def train(
     if isinstance(split, str):
         split = select_lights(split, dataset.lights)
     latest = out / LATEST
-    if resume and not latest.exists():
+    if resume and not latest.exists() and not state_path(latest).exists():
         raise TrainingError(f"cannot resume {out}: it holds no {LATEST}; start a new run with --out instead")
     if not resume and not overwrite and latest.exists():
         raise TrainingError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
@@ -489,7 +488,7 @@ def train(
 def _check_resume(out: Path, config: dict) -> None:
     """Raise :class:`TrainingError` naming the first setting the command changes from the run."""
     try:
-        saved = read_config(out / LATEST)
+        saved = resume_config(out / LATEST)
     except CheckpointError as exc:
         raise TrainingError(f"cannot resume {out}: {exc}") from None
     for diff in (
@@ -499,8 +498,6 @@ def _check_resume(out: Path, config: dict) -> None:
     ):
         if diff:
             raise TrainingError(f"--resume {out} does not match this command: {diff}")
-    if not state_path(out / LATEST).exists():
-        raise TrainingError(f"cannot resume {out}: {state_path(out / LATEST).name} is missing")
 
 
 def _save_untrained(net, config: dict, out: Path) -> TrainResult:
@@ -543,15 +540,17 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
 
     step, elapsed_before, best_loss, start_step, resumed_loss = 0, 0.0, math.inf, 0, None
     latest, best, metrics_path = out / LATEST, out / BEST, out / METRICS
+    best_step: int | None = None
     if resume:
-        load_checkpoint(latest, model=net, device=dev)
+        point = resume_point(out, latest)
+        _load_weights(state_path(latest), net, point.weights, point.config)
+        point.repair(net, latest, best)
         net.train()
-        state = load_state(state_path(latest))
-        saved_step = int(read_config(latest).get("step", -1))
-        if int(state["step"]) != saved_step:
-            raise TrainingError(
-                f"cannot resume {out}: {latest.name} is at step {saved_step} but its resume state at step {state['step']}"
-            )
+        state = point.state
+        best_step = point.best_step
+        for note in point.notes:
+            console.print(f"[yellow]resume: {note}", soft_wrap=True)
+        console.print(f"resuming {out} from step {point.step}", soft_wrap=True)
         opt.load_state_dict(state["optimizer"])
         if sched is not None and state.get("scheduler") is not None:
             sched.load_state_dict(state["scheduler"])
@@ -559,7 +558,7 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
         step = start_step = int(state["step"])
         elapsed_before = float(state.get("elapsed", 0.0))
         best_loss = float(state.get("best_loss", math.inf))
-        resumed_loss = (read_config(latest).get("metrics") or {}).get("loss")
+        resumed_loss = (point.config.get("metrics") or {}).get("loss")
         _trim_metrics(metrics_path, step)
     else:
         metrics_path.write_text("")
@@ -574,7 +573,7 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
 
     def save(at_step: int, window_loss: float | None) -> None:
         """Write latest (+ resume state) and, when the interval's loss improved, best."""
-        nonlocal best_loss, last_good_step
+        nonlocal best_loss, last_good_step, best_step
         if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):
             _nonfinite(math.nan, at_step - 1, at_step, out, last_good_step, tr["lr"], what="the weights")
         metrics = {"loss": window_loss, "psnr": psnr_from_mse(window_loss) if window_loss is not None else None}
@@ -588,12 +587,17 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
             "best_loss": best_loss,
         }
         improved = window_loss is not None and window_loss < best_loss
+        if improved or not best.exists():
+            best_step = at_step
         if improved:
             best_loss = window_loss
             state["best_loss"] = best_loss
-        # The state goes first: a crash between the two writes leaves a state that is ahead
-        # of latest, which resume detects by the step each records.
-        save_state(state_path(latest), state)
+        # The state goes first and holds the weights too, so it is a consistent (weights, state)
+        # pair on its own: a kill before latest or best is written leaves them one step behind,
+        # and resume rewrites them from the state (see recovery.py).
+        state["best_step"] = best_step
+        state["model"] = net.state_dict()
+        save_state(state_path(latest), state, header={"step": at_step, "checkpoint": ckpt_config})
         save_checkpoint(latest, net, ckpt_config)
         if improved or not best.exists():
             save_checkpoint(best, net, ckpt_config)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ...atomic import atomic_path
 from ...lights import cartesian_to_spherical, spherical_to_cartesian
 
 __all__ = ["spread_lights", "contact_sheet", "main"]
@@ -80,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     ds = load_dataset(args.data)
     lights = ds.lights.numpy()
     idx = spread_lights(lights, args.count)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(ds.images().numpy(), lights, idx, columns=args.columns, scale=args.scale).save(args.out)
+    with atomic_path(args.out) as tmp:
+        contact_sheet(ds.images().numpy(), lights, idx, columns=args.columns, scale=args.scale).save(tmp, format="PNG")
     print(f"wrote {args.out} ({len(idx)} lights of {len(ds)})")
 
 
