@@ -151,13 +151,22 @@ def train(ctx: click.Context, **params: Any) -> None:
     DATA is a dataset folder or a built-in scene (demo). Checkpoints, config.json and
     metrics.jsonl go to --out; Ctrl-C saves the latest checkpoint, and --resume RUN_DIR
     continues from it (DATA and options may be left out: they come from the run).
+
+    Data-parallel on N processes: torchrun --nproc-per-node N -m relightzoo train ...
+    (--batch-size is the global batch, split over the processes; rank 0 writes the run;
+    a run resumes on any number of processes).
     """
     from ..console import console, print_json
     from ..data import load_dataset
     from ..lights import select_lights
     from ..train import TrainingInterrupted, resolve_device
     from ..train import train as run_training
+    from ..train.distributed import world_from_env
     from ..zoo.args import parse_kv
+
+    world = world_from_env()  # under torchrun: rank 0 prints, evaluates and writes; the others only train
+    if not world.is_main:
+        console.quiet = True
     from ..zoo.capabilities import capabilities
 
     params["encoder_args"] = parse_kv(params.pop("encoder_arg"), option="--encoder-arg")
@@ -211,6 +220,8 @@ def train(ctx: click.Context, **params: Any) -> None:
         if stop.checkpoint is not None:
             console.print(f"[yellow]to continue: relightzoo train --resume {stop.out_dir}")
         ctx.exit(130)
+        return
+    if not world.is_main:
         return
 
     summary: dict[str, Any] = {"run": result.to_json(), "evaluation": None}

@@ -30,6 +30,10 @@ class PixelLightSampler:
     :meth:`load_state_dict` resume a sequence exactly. The images stay in their stored type
     (uint8/uint16): shared with the dataset when it is already on ``device``, else only the
     training lights are copied there. Only the batch becomes float32.
+
+    ``shard`` (a slice of the batch) makes :meth:`sample` draw the whole batch's random
+    indices but gather and return only that slice: data-parallel ranks with one seed split
+    each batch between them (:mod:`relightzoo.train.distributed`).
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class PixelLightSampler:
         *,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        shard: slice | None = None,
     ) -> None:
         if batch_size < 1:
             raise DataError(f"batch size must be at least 1, got {batch_size}")
@@ -76,6 +81,7 @@ class PixelLightSampler:
         self._hw = self.height * self.width
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(seed))
+        self.shard = shard
 
     def __len__(self) -> int:
         """Number of distinct (pixel, light) pairs the sampler draws from."""
@@ -85,6 +91,8 @@ class PixelLightSampler:
         """One batch: ``pixels [B, 2]`` in [-1, 1] (x, y), ``lights [B, 3]``, ``rgb [B, 3]`` in [0, 1]."""
         b, dev = self.batch_size, self.device
         flat = torch.randint(0, self._count * self._hw, (b,), generator=self.generator, device=dev)
+        if self.shard is not None:  # one process of several: gather only this rank's slice
+            flat = flat[self.shard]
         light = torch.div(flat, self._hw, rounding_mode="floor")
         pix = flat - light * self._hw
         row = torch.div(pix, self.width, rounding_mode="floor")

@@ -46,6 +46,7 @@ from ..console import console, make_progress
 from ..errors import CheckpointError, TrainingError
 from ..lights import LightSplit, select_lights
 from .checkpoint import _load_weights, save_checkpoint, save_state, state_path
+from .distributed import World, join
 from .recovery import resume_config, resume_point
 from .optim import DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
 from .settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, training_settings
@@ -434,7 +435,7 @@ def train(
         checkpoint_every = max(log_every, math.ceil(max(steps, 1) / 10 / log_every) * log_every)
     if checkpoint_every < 1:
         raise TrainingError(f"--checkpoint-every must be at least 1, got {checkpoint_every}")
-    dev = resolve_device(device)
+    world, dev = join(resolve_device(device), batch_size)  # a torchrun launch: this rank's place and device
     out = Path(out_dir)
     if isinstance(split, str):
         split = select_lights(split, dataset.lights)
@@ -457,6 +458,7 @@ def train(
         "checkpoint_every": int(checkpoint_every),
         "log_every": int(log_every),
         "device": str(dev),
+        "world_size": world.size,
     }
     config = {
         "format_version": 1,
@@ -482,7 +484,12 @@ def train(
             "(forward(pixels, lights)) nor draws its own batches (training_batch(generator, batch_size)); "
             "set trainable = False on a model fitted in closed form (see docs/plugins.md)"
         )
-    return _fit(net, config, dataset, split, out, dev, resume=resume, progress=progress, tensorboard=tensorboard)
+    if world.distributed and callable(getattr(net, "training_batch", None)):
+        raise TrainingError(
+            f"model {_describe_spec(spec, 'model')} draws its own batches; data-parallel training "
+            "(torchrun) splits (pixel, light) batches of coordinate models only"
+        )
+    return _fit(net, config, dataset, split, out, dev, resume=resume, progress=progress, tensorboard=tensorboard, world=world)
 
 
 def _check_resume(out: Path, config: dict) -> None:
@@ -523,7 +530,9 @@ def _save_untrained(net, config: dict, out: Path) -> TrainResult:
     )
 
 
-def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.device, *, resume: bool, progress: bool, tensorboard: bool) -> TrainResult:
+def _fit(
+    net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.device, *, resume: bool, progress: bool, tensorboard: bool, world: World
+) -> TrainResult:
     from ..data import PixelLightSampler
 
     if dev.type == "cpu":
@@ -536,15 +545,22 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
     if capabilities(net).draws_own_batches:
         sampler, step_fn = ModelBatches(net, batch_size, seed=seed, device=dev), model_train_step
     else:
-        sampler, step_fn = PixelLightSampler(dataset, split.train, batch_size, seed=seed, device=dev), train_step
+        shard = world.shard(batch_size) if world.distributed else None
+        sampler = PixelLightSampler(dataset, split.train, batch_size, seed=seed, device=dev, shard=shard)
+        step_fn = train_step
 
     step, elapsed_before, best_loss, start_step, resumed_loss = 0, 0.0, math.inf, 0, None
     latest, best, metrics_path = out / LATEST, out / BEST, out / METRICS
     best_step: int | None = None
     if resume:
+        if not world.is_main:
+            world.barrier()  # rank 0 repairs the run folder first; the others then only read it
         point = resume_point(out, latest)
         _load_weights(state_path(latest), net, point.weights, point.config)
-        point.repair(net, latest, best)
+        if world.is_main:
+            point.repair(net, latest, best)
+            world.barrier()
+        world.barrier()  # nobody writes until every rank has read its resume point
         net.train()
         state = point.state
         best_step = point.best_step
@@ -559,14 +575,17 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
         elapsed_before = float(state.get("elapsed", 0.0))
         best_loss = float(state.get("best_loss", math.inf))
         resumed_loss = (point.config.get("metrics") or {}).get("loss")
-        _trim_metrics(metrics_path, step)
-    else:
+        if world.is_main:
+            _trim_metrics(metrics_path, step)
+    elif world.is_main:
         metrics_path.write_text("")
     if sched is not None:
         sched.step_update(num_updates=step)
-    _write_json(out / CONFIG, dict(config, step=step))
+    if world.is_main:
+        _write_json(out / CONFIG, dict(config, step=step))
 
-    writer = _open_tensorboard(out) if tensorboard else None
+    writer = _open_tensorboard(out) if tensorboard and world.is_main else None
+    step_model = world.wrap(net, dev)  # DistributedDataParallel under torchrun, else net itself
     history: list[dict] = []
     last_good_step = start_step if resume else None
     net.train()
@@ -576,6 +595,9 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
         nonlocal best_loss, last_good_step, best_step
         if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):
             _nonfinite(math.nan, at_step - 1, at_step, out, last_good_step, tr["lr"], what="the weights")
+        if not world.is_main:  # rank 0 writes the files
+            last_good_step = at_step
+            return
         metrics = {"loss": window_loss, "psnr": psnr_from_mse(window_loss) if window_loss is not None else None}
         ckpt_config = dict(config, step=at_step, metrics=metrics)
         state = {
@@ -614,16 +636,16 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
     columns = ("[dim]loss[/] {task.fields[loss]}", "[dim]PSNR[/] {task.fields[psnr]}")
     from rich.progress import TextColumn
 
-    bar = make_progress(*(TextColumn(c) for c in columns), disable=not progress)
+    bar = make_progress(*(TextColumn(c) for c in columns), disable=not (progress and world.is_main))
     interrupted = False
     in_update = False
-    with bar, _StopFlag() as flag, metrics_path.open("a") as log:
+    with bar, _StopFlag() as flag, world.open_log(metrics_path) as log:
         task = bar.add_task("training", total=steps, completed=step, loss="-", psnr="-")
         try:
             while step < steps:
                 batch = sampler.sample()
                 in_update = True
-                loss = step_fn(net, opt, *batch)
+                loss = step_fn(step_model, opt, *batch)
                 step += 1
                 in_update = False
                 if sched is not None:
@@ -631,10 +653,11 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
                 loss_sum += loss
                 window_n += 1
 
-                is_log = step % log_every == 0 or step == steps or flag.stop
-                is_ckpt = step % checkpoint_every == 0 or step == steps or flag.stop
+                stop = world.any(flag.stop, dev)  # every rank stops after the same step
+                is_log = step % log_every == 0 or step == steps or stop
+                is_ckpt = step % checkpoint_every == 0 or step == steps or stop
                 if is_log or is_ckpt:
-                    window_total = loss_sum.item()  # the only host sync, on logging/checkpoint steps
+                    window_total = world.mean(loss_sum).item()  # the only host sync, on logging/checkpoint steps
                     if not math.isfinite(window_total):
                         _nonfinite(window_total, step - window_n, step, out, last_good_step, tr["lr"])
                     ckpt_loss_sum += window_total
@@ -668,7 +691,7 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
                         # A checkpoint inside a logging window: that window's losses so far belong
                         # to this checkpoint interval, so they are subtracted from the next one.
                         ckpt_loss_sum, ckpt_n = (0.0, 0) if is_log else (-window_total, -window_n)
-                    if flag.stop:
+                    if stop:
                         interrupted = True
                         break
                 elif step % progress_every == 0:
@@ -703,7 +726,9 @@ def _fit(net, config: dict, dataset, split: LightSplit, out: Path, dev: torch.de
         raise TrainingInterrupted(last_good_step, steps, latest, out)
     if steps == start_step and not latest.exists():  # a zero-step run still leaves a checkpoint
         save(step, None)
-    _write_json(out / CONFIG, dict(config, step=step))
+    if world.is_main:
+        _write_json(out / CONFIG, dict(config, step=step))
+    world.finish()
     return TrainResult(
         model=net,
         config=dict(config, step=step),
