@@ -1,4 +1,4 @@
-"""Shared test fixtures: small synthetic OLAT datasets on disk.
+"""Shared test fixtures: small synthetic OLAT datasets on disk, and test plugins.
 
 ``make_olat_folder`` renders the analytic Lambertian scene of
 :mod:`relightzoo.data.synthetic` under a hemisphere light pattern and writes it in the
@@ -16,9 +16,20 @@ from typing import Callable
 import pytest
 import torch
 
+import sys
+
 from relightzoo.data.folder import write_dataset
 from relightzoo.data.synthetic import lambertian_scene
 from relightzoo.lights import hemisphere_pattern
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Installed third-party plugins stay out of the suite (simonw/llm's pattern): the zoo
+    holds the built-ins plus what the ``register_plugin`` and ``installed_plugins``
+    fixtures add, so an extra installed plugin cannot change what a test sees."""
+    from relightzoo.zoo.manager import TESTING_FLAG
+
+    setattr(sys, TESTING_FLAG, True)
 
 
 def make_olat_folder(
@@ -88,3 +99,26 @@ def register_plugin():
 
     yield add
     reset_manager()
+
+
+@pytest.fixture
+def installed_plugins():
+    """Load installed entry points by name for one test, through importlib.metadata exactly
+    as an installation would: ``installed_plugins("gabor")`` returns the manager."""
+    import importlib.metadata
+
+    from relightzoo.zoo.manager import ENTRY_POINT_GROUP, build_manager, reset_manager
+
+    def load(*names: str, blocked=()):
+        """``blocked=None`` reads RELIGHTZOO_BLOCK_PLUGINS, as an installation does."""
+        found = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name in names]
+        missing = set(names) - {ep.name for ep in found}
+        assert not missing, f"entry points {sorted(missing)} are not installed (see the README's test line)"
+        zoo = build_manager(found, blocked=None if blocked is None else list(blocked))
+        reset_manager(zoo)
+        return zoo
+
+    yield load
+    from relightzoo.zoo.manager import reset_manager as _reset
+
+    _reset()

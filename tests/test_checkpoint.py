@@ -250,7 +250,7 @@ def test_plugin_not_installed_names_plugin_and_package(tmp_path: Path) -> None:
         load_checkpoint(path)
     assert _one_line(exc) == (
         f"{path} needs the activation plugin 'morlet' from package relightzoo-wavelets 0.3.0, "
-        "which is not installed: pip install relightzoo-wavelets"
+        "which is not installed (pip install relightzoo-wavelets)"
     )
     del config["spec"]["plugins"]["morlet"]  # a spec that does not say where it came from
     save_file({k: v.contiguous() for k, v in state.items()}, path, metadata={"relightzoo": json.dumps(config)})

@@ -303,10 +303,10 @@ def _check_plugins(path: Path, spec: dict) -> None:
         return
     kind, name, package = missing
     if package:
-        raise CheckpointError(
-            f"{path} needs the {kind} plugin {name!r} from package {package}, which is not installed: "
-            f"pip install {package.split()[0]}"
-        )
+        from ..zoo import unavailable_reason
+
+        raise CheckpointError(f"{path} needs the {kind} plugin {name!r} from package {package}, "
+                              + unavailable_reason(kind, name, package))
     raise CheckpointError(f"{path} needs the {kind} plugin {name!r}, which is not installed")
 
 

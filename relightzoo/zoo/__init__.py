@@ -25,8 +25,10 @@ from .factory import (
     create_model,
     get_plugin,
     list_plugins,
+    find_kind,
     missing_plugin,
     model_spec,
+    unavailable_reason,
 )
 from .hookspecs import hookimpl
 from .registry import PluginInfo
@@ -53,6 +55,8 @@ __all__ = [
     "model_spec",
     "build_from_spec",
     "missing_plugin",
+    "unavailable_reason",
+    "find_kind",
     "parse_kv",
     "parse_value",
 ]

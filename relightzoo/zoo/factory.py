@@ -17,6 +17,7 @@ if a later version changes a default.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +34,11 @@ __all__ = [
     "create_model",
     "list_plugins",
     "get_plugin",
+    "find_kind",
     "model_spec",
     "build_from_spec",
     "missing_plugin",
+    "unavailable_reason",
     "registry",
 ]
 
@@ -164,16 +167,37 @@ def model_spec(
 
 
 def missing_plugin(spec: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """The first ``(kind, name, provider)`` a model spec names that is not registered here,
+    """The first ``(kind, name, provider)`` a model spec names that is not registered here
+    (or is registered by another package, its recorded provider's claim having been skipped),
     in the order model, encoder, activation; ``provider`` is the ``"package version"`` the
     spec recorded for it, or ``""``. None when every named plugin is installed."""
     plugins = spec.get("plugins") or {}
     for kind in ("model", "encoder", "activation"):
         entry = spec.get(kind)
         name = entry.get("name") if isinstance(entry, Mapping) else None
-        if isinstance(name, str) and name not in registry(kind):
-            return kind, name, str(plugins.get(name, "")).strip()
+        provider = str(plugins.get(name, "")).strip() if isinstance(name, str) else ""
+        if isinstance(name, str) and (name not in registry(kind) or _claim_skipped(kind, name, provider)):
+            return kind, name, provider
     return None
+
+
+def unavailable_reason(kind: str, name: str, provider: str) -> str:
+    """The end of the sentence "this model needs the {kind} {name} from the package
+    {provider}, ...": which is not installed (and how to install it), or what is actually
+    wrong with the installed package (blocked, failed to load, its claim skipped)."""
+    from .manager import why_unavailable
+
+    reason = why_unavailable(get_manager(), kind, name, provider)
+    if reason is not None:
+        return f"which {reason}"
+    return f"which is not installed (pip install {provider.split()[0]})"
+
+
+def _claim_skipped(kind: str, name: str, provider: str) -> bool:
+    """Whether ``provider``'s claim to ``name`` was skipped (another package holds the name)."""
+    from .manager import skipped_claim
+
+    return bool(provider) and skipped_claim(get_manager(), kind, name, provider) is not None
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> RelightModel:
@@ -200,14 +224,11 @@ def build_from_spec(spec: Mapping[str, Any]) -> RelightModel:
                 f"the model was built with a custom {kind} object ({entry.get('class', 'unknown class')}), "
                 "not a registered plugin, so it cannot be rebuilt by name"
             )
-        if name not in registry(kind):
-            provider = str(plugins.get(name, "")).strip()
+        provider = str(plugins.get(name, "")).strip()
+        if name not in registry(kind) or _claim_skipped(kind, name, provider):
             if provider:
-                package = provider.split()[0]
-                raise PluginError(
-                    f"this model needs the {kind} {name!r} from the package {provider}, which is not installed "
-                    f"(pip install {package})"
-                )
+                raise PluginError(f"this model needs the {kind} {name!r} from the package {provider}, "
+                                  + unavailable_reason(kind, name, provider))
             raise PluginError(registry(kind).unknown_message(name))
         names[kind] = name
         entry_args = entry.get("args") or {}
@@ -229,6 +250,22 @@ def list_plugins(kind: str | None = None, pattern: str = "*") -> list[PluginInfo
     name; ordered by kind (encoder, activation, model) then naturally by name."""
     kinds = [_kind(kind)] if kind else list(KINDS)
     return [info for k in kinds for info in registry(k).list(pattern)]
+
+
+def find_kind(name: str, kind: str | None = None) -> str:
+    """The kind of the plugin called ``name`` (checked against ``kind`` when given). A name
+    registered as several kinds needs ``kind``; an unknown one suggests the nearest names."""
+    if kind is not None:
+        return registry(kind).get(name).kind
+    found = [k for k in KINDS if name in registry(k)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise PluginError(f"{name!r} is registered as {' and as '.join(found)}; say which with --kind")
+    everything = {n: k for k in KINDS for n in registry(k).names()}
+    close = difflib.get_close_matches(name.strip().lower().replace("_", "-"), list(everything), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(f'{c!r} ({everything[c]})' for c in close)}?" if close else ""
+    raise PluginError(f"no plugin is called {name!r}{hint} (run 'relightzoo plugins' to list all)")
 
 
 def get_plugin(kind: str, name: str) -> PluginInfo:

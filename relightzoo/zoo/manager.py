@@ -8,8 +8,14 @@ Built on first use (:func:`get_manager`) and kept for the life of the process:
    (or its distribution's name) is listed in ``RELIGHTZOO_BLOCK_PLUGINS="a,b"``. A plugin
    that fails to import, fails pluggy's hook validation or raises inside a hook is reported
    by name with its error (a :class:`PluginWarning`), its partial registrations are rolled
-   back, and loading goes on. Two packages claiming one name are an error
-   (:class:`~relightzoo.errors.PluginError`) naming both.
+   back, and loading goes on. A plugin that claims a name another package already provides
+   (a built-in's, or an earlier entry point's) keeps the rest of what it registers; that
+   one claim is skipped and reported in one line naming both packages, and the name keeps
+   its first provider (the built-in wins).
+
+Under the project's own tests (:data:`TESTING_FLAG` set on ``sys`` by
+``tests/conftest.py``, as simonw/llm does) installed entry points are not loaded, so the
+suite sees exactly the built-ins plus the plugins its fixtures register.
 
 Each registered name remembers the distribution (name and version) that provided it, which
 is what a checkpoint records so that a missing plugin can be named with its package.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -43,7 +50,14 @@ __all__ = [
     "get_manager",
     "reset_manager",
     "blocked_names",
+    "SkippedClaim",
+    "TESTING_FLAG",
+    "why_unavailable",
+    "skipped_claim",
 ]
+
+TESTING_FLAG = "_relightzoo_under_test"
+"""Attribute of ``sys`` that, when true, keeps installed entry points from loading by default."""
 
 ENTRY_POINT_GROUP = PROJECT
 """Entry-point group third-party plugins declare (``[project.entry-points.relightzoo]``)."""
@@ -74,6 +88,28 @@ class PluginSource:
     registered: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SkippedClaim:
+    """A name a plugin tried to register that another package already provides."""
+
+    kind: str
+    name: str
+    kept: str
+    """``"package version"`` that keeps the name."""
+    skipped: str
+    """``"package version"`` whose claim was skipped."""
+    plugin: str
+    """The entry point (plugin) whose claim was skipped."""
+
+    def message(self) -> str:
+        package = self.skipped.split()[0]
+        return (
+            f"plugin {self.plugin!r} (package {self.skipped}) registers the {self.kind} name {self.name!r}, "
+            f"which {self.kept} already provides: kept {self.kept}'s, skipped {package}'s; "
+            f"rename it in {package} or set {BLOCK_ENV}={self.plugin}"
+        )
+
+
 def blocked_names(value: str | None = None) -> set[str]:
     """The names in ``RELIGHTZOO_BLOCK_PLUGINS`` (or ``value``), normalised."""
     text = os.environ.get(BLOCK_ENV, "") if value is None else value
@@ -94,6 +130,9 @@ class ZooPlugins:
         self.sources: list[PluginSource] = []
         self.failed: dict[str, str] = {}
         self.blocked: list[str] = []
+        self.packages: dict[str, str] = {}
+        """Entry-point name -> its distribution, for every entry point seen (loaded or not)."""
+        self.skipped: list[SkippedClaim] = []
 
     # -- loading ------------------------------------------------------------------------
     def add_plugin(self, plugin: Any, name: str, *, package: str, version: str, builtin: bool = False) -> PluginSource:
@@ -108,7 +147,7 @@ class ZooPlugins:
         try:
             self.pm.check_pending()  # a hookimpl whose name is not a relightzoo hook (a typo)
             for kind, hook in HOOKS.items():
-                register = self._register_callback(self.registries[kind], source)
+                register = self._register_callback(self.registries[kind], source, self.skipped)
                 self.pm.subset_hook_caller(hook, remove_plugins=others)(register=register)
         except BaseException:
             for kind, reg_name in source.registered:
@@ -119,12 +158,22 @@ class ZooPlugins:
         return source
 
     @staticmethod
-    def _register_callback(registry: Registry, source: PluginSource):
-        """The ``register`` function handed to one plugin's hook for one kind."""
+    def _register_callback(registry: Registry, source: PluginSource, skipped: list[SkippedClaim]):
+        """The ``register`` function handed to one plugin's hook for one kind. A name another
+        package provides already is not taken over: the claim is recorded, warned about
+        in one line, and ``register`` returns None."""
 
         def register(name, factory, description=None, defaults=None, *, uses=None):
-            info = registry.register(name, factory, description, defaults,
-                                     package=source.package, version=source.version, uses=uses)
+            try:
+                info = registry.register(name, factory, description, defaults,
+                                         package=source.package, version=source.version, uses=uses)
+            except PluginConflict:
+                kept = registry.get(name).provider
+                claim = SkippedClaim(registry.kind, registry.get(name).name, kept,
+                                     f"{source.package} {source.version}".strip(), source.name)
+                skipped.append(claim)
+                warnings.warn(claim.message(), PluginWarning, stacklevel=2)
+                return None
             if (info.kind, info.name) not in source.registered:
                 source.registered.append((info.kind, info.name))
             return info
@@ -145,6 +194,8 @@ class ZooPlugins:
         ``blocked`` to the names in ``RELIGHTZOO_BLOCK_PLUGINS``.
         """
         if entry_points is None:
+            if getattr(sys, TESTING_FLAG, False):
+                return
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         blocked = blocked_names() if blocked is None else {_norm(b) for b in blocked}
         seen: set[tuple[str, str]] = set()
@@ -153,6 +204,7 @@ class ZooPlugins:
                 continue
             seen.add((ep.name, ep.value))
             package, version = _distribution(ep)
+            self.packages[ep.name] = package
             if _norm(ep.name) in blocked or _norm(package) in blocked:
                 self.blocked.append(ep.name)
                 continue
@@ -162,8 +214,6 @@ class ZooPlugins:
             try:
                 plugin = ep.load()
                 self.add_plugin(plugin, ep.name, package=package, version=version)
-            except PluginConflict:
-                raise
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the zoo
                 self._fail(ep.name, package, f"{type(exc).__name__}: {exc}")
 
@@ -175,6 +225,36 @@ class ZooPlugins:
             PluginWarning,
             stacklevel=3,
         )
+
+
+def skipped_claim(zoo: ZooPlugins, kind: str, name: str, provider: str) -> SkippedClaim | None:
+    """The skipped claim of ``provider``'s package (``"package version"``) to ``name``, if any."""
+    package = _norm(provider.split()[0]) if provider.strip() else ""
+    for claim in zoo.skipped:
+        if claim.kind == kind and claim.name == name and _norm(claim.skipped.split()[0]) == package:
+            return claim
+    return None
+
+
+def why_unavailable(zoo: ZooPlugins, kind: str, name: str, provider: str) -> str | None:
+    """Why the ``kind`` plugin ``name`` from ``provider`` (``"package version"``, as a
+    checkpoint records it) is not usable here although its package is installed: blocked,
+    failed to load, or its claim to the name skipped. None when the package is simply not
+    installed (or nothing is known about it)."""
+    package = _norm(provider.split()[0]) if provider.strip() else ""
+    if not package:
+        return None
+    claim = skipped_claim(zoo, kind, name, provider)
+    if claim is not None:
+        return f"is installed, but its claim to the name was skipped: {claim.kept} provides {kind} {name!r} here"
+    for ep_name, dist in zoo.packages.items():
+        if _norm(dist) != package:
+            continue
+        if ep_name in zoo.blocked:
+            return f"is installed but blocked by {BLOCK_ENV} (remove {ep_name} from it)"
+        if ep_name in zoo.failed:
+            return f"is installed but failed to load: {zoo.failed[ep_name]}"
+    return None
 
 
 def _distribution(ep: Any) -> tuple[str, str]:

@@ -37,7 +37,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
 class PluginConflict(PluginError):
-    """Two packages register the same plugin name (never skipped: the user must choose)."""
+    """Two packages register the same plugin name. The plugin manager keeps the first
+    provider and skips the later claim (reported as a warning naming both)."""
 
 
 def normalise_name(name: str) -> str:
