@@ -199,6 +199,13 @@ def _read_hdr(path: Path) -> np.ndarray:
         shown = res_line[:40].decode("ascii", "replace")
         raise DataError(f"cannot read environment map {name}: unsupported .hdr resolution line {shown!r} (expected '-Y H +X W')")
     h, w = int(m.group(2)), int(m.group(4))
+    from .data.images import MAX_IMAGE_PIXELS
+
+    if h * w > MAX_IMAGE_PIXELS:
+        raise DataError(
+            f"cannot read environment map {name}: its header says {w} x {h} pixels, over the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a relightzoo image may have"
+        )
     body = memoryview(data)[nl + 1 :] if nl >= 0 else memoryview(b"")
     if h == 0 or w == 0:
         rgbe = np.zeros((h, w, 4), dtype=np.uint8)

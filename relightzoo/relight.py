@@ -40,6 +40,7 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
+from .atomic import atomic_open, atomic_path
 from .errors import LightsError, OutputError
 from .lights import spherical_to_cartesian, validate_directions
 from .zoo.api import DEFAULT_RENDER_CHUNK, CoordinateModel
@@ -193,7 +194,7 @@ def iter_bands(
     if hasattr(model, "eval"):
         model.eval()
     if not _bandable(model):
-        yield 0, height, lighting.render(model, height, width, chunk=chunk)
+        yield 0, height, _finite(lighting.render(model, height, width, chunk=chunk), 0, height, width)
         return
     rows = max(1, int(band_pixels) // width)
     infos: list[tuple[int, dict]] = []
@@ -202,7 +203,7 @@ def iter_bands(
         band = lighting.render(_RowBand(model, height, width, r0, r1), r1 - r0, width, chunk=chunk)
         if isinstance(getattr(lighting, "info", None), dict) and lighting.info:
             infos.append(((r1 - r0) * width, dict(lighting.info)))
-        yield r0, r1, band
+        yield r0, r1, _finite(band, r0, r1, width)
     if len(infos) > 1:
         merged = dict(infos[0][1])
         total = sum(n for n, _ in infos)
@@ -212,6 +213,21 @@ def iter_bands(
             merged["seconds"] = sum(i["seconds"] for _, i in infos)
         merged["bands"] = len(infos)
         lighting.info = merged
+
+
+def _finite(image: torch.Tensor, r0: int, r1: int, width: int) -> torch.Tensor:
+    """``image`` (rows ``r0:r1``) when every value is finite; else an :class:`OutputError`.
+
+    A model with NaN or infinite weights renders NaN, which quantising would turn into a black
+    image written with no complaint; refusing it here keeps that from passing for a render.
+    """
+    if not bool(torch.isfinite(image).all()):
+        bad = int((~torch.isfinite(image)).sum())
+        raise OutputError(
+            f"the model rendered {bad} NaN or infinite values in rows {r0}-{r1 - 1} (of width {width}); "
+            "its weights are probably not finite (a diverged run), so nothing was written"
+        )
+    return image
 
 
 def relight(
@@ -257,7 +273,8 @@ def relight_many(
     dirs = validate_directions(lights, allow_below_horizon=allow_below_horizon, source="light directions")
     check_output_size(height, width, images=len(dirs))
     model.eval()
-    return _render_directions(model, torch.as_tensor(dirs, dtype=torch.float32), int(height), int(width), chunk)
+    frames = _render_directions(model, torch.as_tensor(dirs, dtype=torch.float32), int(height), int(width), chunk)
+    return _finite(frames, 0, int(height), int(width))
 
 
 def quantize(image: torch.Tensor | np.ndarray, bit_depth: int = 8, *, srgb: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -387,16 +404,15 @@ class _PNGStream:
 
     Rows use PNG filter 1 (Sub: each byte minus the byte one pixel to its left), which
     compresses smooth renders well; the zlib stream is flushed into an IDAT chunk whenever it
-    has output. The file is written under a temporary name and moved into place by
-    :meth:`close`, so a failed render never leaves half an image.
+    has output into ``fh`` (an :func:`relightzoo.atomic.atomic_open` file, so a failed render
+    never leaves half an image); :meth:`finish` ends the stream.
     """
 
-    def __init__(self, path: Path, height: int, width: int, bit_depth: int) -> None:
-        self.path, self.height, self.width, self.bit_depth = path, int(height), int(width), int(bit_depth)
+    def __init__(self, fh, height: int, width: int, bit_depth: int) -> None:
+        self.height, self.width, self.bit_depth = int(height), int(width), int(bit_depth)
         self.bpp = 3 * self.bit_depth // 8
         self.rows = 0
-        self.tmp = path.with_name(path.name + ".tmp")
-        self.fh = open(self.tmp, "wb")
+        self.fh = fh
         self.z = zlib.compressobj(6)
         self.fh.write(b"\x89PNG\r\n\x1a\n")
         self._chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, self.bit_depth, 2, 0, 0, 0))
@@ -417,49 +433,31 @@ class _PNGStream:
             self._chunk(b"IDAT", data)
         self.rows += h
 
-    def close(self) -> None:
-        """Finish the file and move it into place (it must hold every row)."""
-        try:
-            if self.rows != self.height:
-                raise RuntimeError(f"PNG stream got {self.rows} rows of {self.height}")
-            self._chunk(b"IDAT", self.z.flush())
-            self._chunk(b"IEND", b"")
-            self.fh.close()
-            os.replace(self.tmp, self.path)
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        """Close and remove the temporary file (a no-op once :meth:`close` moved it)."""
-        if not self.fh.closed:
-            self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+    def finish(self) -> None:
+        """Write the last compressed data and the end chunk (the file must hold every row)."""
+        if self.rows != self.height:
+            raise RuntimeError(f"PNG stream got {self.rows} rows of {self.height}")
+        self._chunk(b"IDAT", self.z.flush())
+        self._chunk(b"IEND", b"")
 
 
 def _write_bands(bands, path: Path, height: int, width: int, *, bit_depth: int, srgb: bool) -> Path:
     """Quantise float bands ``(r0, r1, rows)`` and write them to ``path`` (PNG streamed, JPEG whole)."""
     try:
         if path.suffix.lower() == ".png":
-            stream = _PNGStream(path, height, width, bit_depth)
-            try:
+            with atomic_open(path, "wb") as fh:  # a failed render never leaves half an image
+                stream = _PNGStream(fh, height, width, bit_depth)
                 for _, _, band in bands:
                     stream.write(quantize(band, bit_depth, srgb=srgb))
-            except BaseException:
-                stream.abort()
-                raise
-            stream.close()
+                stream.finish()
         else:  # JPEG: Pillow encodes whole images; hold the 8-bit image (3 bytes a pixel)
             from PIL import Image
 
             q = np.empty((height, width, 3), dtype=np.uint8)
             for r0, r1, band in bands:
                 quantize(band, 8, srgb=srgb, out=q[r0:r1])
-            tmp = path.with_name(path.name + ".tmp")
-            try:
+            with atomic_path(path) as tmp:
                 Image.fromarray(q).save(tmp, format="JPEG", quality=95, subsampling=0)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

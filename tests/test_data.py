@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -221,13 +222,23 @@ def test_both_light_files_warn_and_use_txt(small):
     np.testing.assert_allclose(ds.lights.numpy(), _expected(), atol=1e-6)
 
 
-def test_text_order_warning(tmp_path):
+def test_numbered_names_pair_with_lights_in_natural_order(tmp_path):
     lights = fibonacci_hemisphere(11)
-    names = sorted(f"img_{i}.png" for i in range(11))  # img_10 sorts before img_2
-    write_dataset(tmp_path / "n", lambertian_scene(lights, 4, 4), lights, names=names)
-    with pytest.warns(UserWarning, match="so img_10.png comes before img_2.png; zero-pad the numbers"):
-        ds = load_dataset(tmp_path / "n")
-    assert ds.names == names
+    images = lambertian_scene(lights, 4, 4)
+    folder = tmp_path / "n"
+    folder.mkdir()
+    for i in range(11):  # 1.png ... 11.png: as text, 10.png and 11.png would come before 2.png
+        write_image(folder / f"{i + 1}.png", images[i])
+    (folder / "lights.txt").write_text("".join(f"{x!r} {y!r} {z!r}  # light {i + 1}\n" for i, (x, y, z) in enumerate(lights.tolist())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning about the order any more: it is the documented one
+        ds = load_dataset(folder)
+    assert ds.names == [f"{i + 1}.png" for i in range(11)]
+    for i in range(11):  # each image keeps the light it was rendered under
+        assert np.array_equal(ds.pixels[i].numpy(), read_image(folder / f"{i + 1}.png"))
+        assert np.allclose(ds.lights[i].numpy(), lights[i], atol=1e-6)
+    with pytest.raises(DataError, match="image names must sort in light order"):
+        write_dataset(tmp_path / "m", images[:3], lights[:3], names=["10.png", "2.png", "3.png"])
 
 
 # -- bad inputs --------------------------------------------------------------------------

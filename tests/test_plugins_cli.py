@@ -126,6 +126,22 @@ def test_a_broken_plugin_is_reported_in_the_listing(fresh_manager):
     assert "siren" in result.output
 
 
+def test_a_plugin_that_calls_sys_exit_at_import_is_reported_and_skipped(fresh_manager):
+    class Exits:
+        name, value = "quitter", "relightzoo_quitter.plugin"
+        dist = types.SimpleNamespace(name="relightzoo-quitter", version="0.1")
+
+        def load(self):
+            raise SystemExit(3)  # what `import relightzoo_quitter` does when its module calls sys.exit(3)
+
+    with pytest.warns(UserWarning, match=r"plugin 'quitter' \(package relightzoo-quitter\) failed to load and was skipped: it called sys.exit\(3\)"):
+        reset_manager(build_manager([Exits()], blocked=[]))
+    result = _run("--kind", "model")
+    assert result.exit_code == 0, result.output
+    assert "failed to load plugin 'quitter': it called sys.exit(3) while loading" in " ".join(result.output.split())
+    assert "siren" in result.output
+
+
 def test_a_plugin_registered_through_the_hook_is_listed(fresh_manager):
     from relightzoo.builtins.activations import SineBackbone
 

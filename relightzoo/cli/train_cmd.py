@@ -12,7 +12,6 @@ from the run; options given must agree with it (``--steps`` may grow).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -46,19 +45,35 @@ def _explicit(ctx: click.Context, name: str) -> bool:
 
 def _run_config(run_dir: Path) -> dict:
     """The configuration a run recorded: ``config.json``, or its latest checkpoint's header."""
-    from ..train import LATEST, read_config
+    from ..jsonfile import check_schema, parse_json
+    from ..train import LATEST, read_config, state_path
+    from ..train.checkpoint import CONFIG_SCHEMA, SPEC_SCHEMA
 
     path = run_dir / "config.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass
-    if (run_dir / LATEST).exists():
-        return read_config(run_dir / LATEST)
+            text = path.read_bytes()
+        except OSError as exc:
+            raise TrainingError(f"cannot resume {run_dir}: cannot read {path.name} ({exc.strerror or exc})") from None
+        config = parse_json(text, f"cannot resume {run_dir}: {path.name}", TrainingError, max_bytes=_MAX_CONFIG_BYTES)
+        problem = check_schema(config, _RUN_SCHEMA | CONFIG_SCHEMA | {"spec": SPEC_SCHEMA})
+        if problem:
+            raise TrainingError(f"cannot resume {run_dir}: {path.name} is not a relightzoo run's config ({problem})")
+        return config
+    for checkpoint in (run_dir / LATEST, state_path(run_dir / LATEST)):
+        if checkpoint.exists():
+            config = read_config(checkpoint)
+            return config.get("checkpoint") if isinstance(config.get("checkpoint"), dict) else config
     if not run_dir.exists():
         raise TrainingError(f"cannot resume {run_dir}: the folder does not exist")
     raise TrainingError(f"cannot resume {run_dir}: it holds no {LATEST}; start a new run with --out instead")
+
+
+_MAX_CONFIG_BYTES = 16 * 2**20
+"""A run's config.json is a few kilobytes (its dataset's light list); 16 MiB is far beyond any."""
+
+_RUN_SCHEMA = {"training": dict, "dataset": dict}
+"""What a run's config.json must hold besides a checkpoint config's fields (``spec`` is required too)."""
 
 
 def _fill_from_run(ctx: click.Context, params: dict[str, Any], run: dict) -> None:

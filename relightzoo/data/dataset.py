@@ -182,27 +182,22 @@ def _median_spacing_deg(dirs: np.ndarray) -> float:
 # -- loading -----------------------------------------------------------------------------
 
 
-def list_images(folder: str | Path, *, warn_order: bool = True) -> list[str]:
-    """Image file names in ``folder`` (PNG/JPEG, hidden files skipped), sorted as text.
+def list_images(folder: str | Path) -> list[str]:
+    """Image file names in ``folder`` (PNG/JPEG, hidden files skipped) in natural order.
 
-    ``warn_order`` warns when text order differs from numeric order (``img_10`` before
-    ``img_2``), which matters only to a light file that pairs lines with images by order.
+    Numbers in names sort by value (``img_2.png`` before ``img_10.png``): the order the lines
+    of a ``lights.txt`` pair with. Zero-padded names (``light_0002.png``) sort the same as text.
     """
     folder = Path(folder)
-    names = sorted(p.name for p in folder.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
-    natural = sorted(names, key=_natural_key)
-    if warn_order and natural != names:
-        i = next(k for k, (a, b) in enumerate(zip(names, natural)) if a != b)
-        warnings.warn(
-            f"{folder}: images pair with lights in text order, so {names[i]} comes before {natural[i]}; "
-            "zero-pad the numbers in the file names if that is not the light order",
-            stacklevel=3,
-        )
-    return names
+    return sorted(
+        (p.name for p in folder.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith(".")),
+        key=image_order,
+    )
 
 
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+def image_order(name: str) -> tuple:
+    """Sort key of image names: natural order (numbers by value), ties (``01``/``1``) by the text."""
+    return ([int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)], name)
 
 
 def _find_lights_file(folder: Path) -> Path:
@@ -315,14 +310,12 @@ def load_folder(
         raise DataError(f"dataset folder {folder} does not exist")
     if not folder.is_dir():
         raise DataError(f"{folder} is a file, not a dataset folder (images plus lights.txt or lights.json)")
-    names = list_images(folder, warn_order=False)
+    names = list_images(folder)
     if not names:
         exts = ", ".join(IMAGE_EXTENSIONS)
         raise DataError(f"no images in {folder}: expected PNG or JPEG files ({exts}) plus lights.txt, lights.json or an .lp file")
     lights_path = _find_lights_file(folder)
     table = read_lights_file(lights_path, fmt=lights_format, allow_below_horizon=allow_below_horizon)
-    if table.names is None:
-        list_images(folder)  # warns when text order (which lights.txt pairs by) is not numeric order
     dirs = _match_lights(table, names, folder)
     height, width = _check_sizes(folder, names)
     dirs = validate_directions(dirs, allow_below_horizon=allow_below_horizon, source=lights_path.name)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .dataset import image_order
 from .images import write_image
 from .lightfile import write_lights_file
 
@@ -58,8 +59,8 @@ def write_dataset(
     names = list(names)
     if len(names) != n:
         raise DataError(f"{n} images but {len(names)} names")
-    if names != sorted(names):
-        raise DataError("image names must sort in light order (loaders pair images and lights by sorted name)")
+    if names != sorted(names, key=image_order):
+        raise DataError("image names must sort in light order (loaders pair images and lights by name, numbers by value)")
     if len(set(names)) != n:
         raise DataError("image names repeat")
     folder.mkdir(parents=True, exist_ok=True)

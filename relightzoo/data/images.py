@@ -20,7 +20,21 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_file", "read_image", "write_image", "image_size", "to_float", "max_value"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
+    "is_image_file",
+    "read_image",
+    "write_image",
+    "image_size",
+    "to_float",
+    "max_value",
+]
+
+MAX_IMAGE_PIXELS = 1 << 27
+"""The most pixels one image may claim (134 megapixels, e.g. 16384 x 8192; 0.8 GB decoded at
+16 bit): headers are checked against it before any decoding, so a file claiming
+100000 x 100000 is refused in one line rather than exhausting memory."""
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 """File extensions (lower case) that a dataset folder's images may have."""
@@ -47,14 +61,47 @@ def to_float(img: np.ndarray) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` of an image file, read from its header only."""
+    """``(height, width)`` of an image file, read from its header only and checked against
+    :data:`MAX_IMAGE_PIXELS` (a :class:`DataError` naming the size when it is over)."""
     path = Path(path)
+    size = _png_header_size(path)
+    if size is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    w, h = im.size
+        except Image.DecompressionBombError:
+            raise DataError(f"cannot read image {path.name}: its header claims more than {2 * Image.MAX_IMAGE_PIXELS} pixels, "
+                            f"over the {MAX_IMAGE_PIXELS} a relightzoo image may have") from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            raise DataError(f"cannot read image {path.name}: {_reason(exc)}") from None
+        size = (h, w)
+    _check_pixels(path, *size)
+    return size
+
+
+def _png_header_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` from a PNG's IHDR chunk, or None when ``path`` is not a PNG."""
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DataError(f"cannot read image {path.name}: {_reason(exc)}") from None
-    return h, w
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError as exc:
+        raise DataError(f"cannot read image {path.name}: {exc.strerror or exc}") from None
+    if len(head) < 24 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+
+
+def _check_pixels(path: Path, height: int, width: int) -> None:
+    if height < 1 or width < 1:
+        raise DataError(f"cannot read image {path.name}: its header says {width} x {height} pixels (no pixels)")
+    if height * width > MAX_IMAGE_PIXELS:
+        raise DataError(
+            f"cannot read image {path.name}: its header says {width} x {height} pixels "
+            f"({height * width / 1e6:.0f} megapixels), over the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+            "a relightzoo image may have; downscale it"
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -68,15 +115,18 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises :class:`DataError` naming the file when it is missing, not an image, or truncated.
     """
     path = Path(path)
+    image_size(path)  # the header against the pixel budget, before anything is decoded
     if _is_png16_colour(path):
         return _read_png16_colour(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            arr = _to_rgb_array(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                arr = _to_rgb_array(im)
     except DataError:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError, MemoryError) as exc:
         raise DataError(f"cannot read image {path.name}: {_reason(exc)} (is it truncated or not an image?)") from None
     return arr
 

@@ -2,7 +2,7 @@
 
 ``lights.txt`` holds one line per image, in the sorted order of the image file names (the
 layout of a light stage's ``3d_pos.txt``). Columns are separated by spaces, tabs or commas;
-blank lines and lines starting with ``#`` are skipped. An optional header line names the
+``#`` starts a comment (a line of its own, or after the numbers), and blank lines are skipped. An optional header line names the
 columns and so the format:
 
 =====================  ===============================================
@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..jsonfile import MAX_JSON_BYTES, parse_json
 from ..lights import cartesian_to_spherical, spherical_to_cartesian
 from .lpfile import LP_SUFFIX, read_lp, write_lp
 
@@ -150,11 +151,18 @@ def read_lights_file(path: str | Path, *, fmt: str | None = None, allow_below_ho
     if not path.is_file():
         raise DataError(f"lights file {path} does not exist")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read lights file {path}: {exc}") from None
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise DataError(f"lights file {path} is {size / 2**20:.0f} MiB, over the {MAX_JSON_BYTES / 2**20:.0f} MiB a reader accepts")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read lights file {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".json":
-        return _read_json(path, text, fmt)
+        return _read_json(path, raw, fmt)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"cannot read lights file {path}: it is not UTF-8 text (byte {exc.start})") from None
     return _read_txt(path, text, fmt)
 
 
@@ -164,8 +172,8 @@ def _read_txt(path: Path, text: str, fmt: str | None) -> LightTable:
     ncols: int | None = None
     seen_data = False
     for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        line = raw.split("#", 1)[0].strip()  # "#" starts a comment, on its own line or after the numbers
+        if not line:
             continue
         tokens = [t for t in _SPLIT.split(line) if t]
         if not seen_data and header_fmt is None and not any(_is_number(t) for t in tokens):
@@ -212,11 +220,8 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _read_json(path: Path, text: str, fmt: str | None) -> LightTable:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path.name} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+def _read_json(path: Path, text: bytes, fmt: str | None) -> LightTable:
+    obj = parse_json(text, path.name, DataError)
     if not isinstance(obj, dict) or not obj:
         raise DataError(f"{path.name}: expected a JSON object mapping image file names to directions")
     names, rows, fmts = [], [], set()
@@ -231,14 +236,14 @@ def _read_json(path: Path, text: str, fmt: str | None) -> LightTable:
 
 def _json_entry(path: Path, name: str, value, fmt: str | None) -> tuple[str, list[float]]:
     """One lights.json entry as (format, numbers)."""
-    where = f"{path.name}: entry {name!r}"
+    where = f"{path.name}: entry {name[:80]!r}"
     if isinstance(value, dict):
         keys = tuple(sorted(k.lower() for k in value))
         by_keys = {("x", "y", "z"): ("cartesian", ("x", "y", "z")),
                    ("phi", "theta"): ("spherical", ("phi", "theta")),
                    ("phi_deg", "theta_deg"): ("spherical-deg", ("phi_deg", "theta_deg"))}
         if keys not in by_keys:
-            raise DataError(f"{where} has keys {list(value)}; use x/y/z, phi/theta or phi_deg/theta_deg")
+            raise DataError(f"{where} has keys {list(value)[:5]}; use x/y/z, phi/theta or phi_deg/theta_deg")
         row_fmt, order = by_keys[keys]
         lower = {k.lower(): v for k, v in value.items()}
         numbers = [lower[k] for k in order]
@@ -258,8 +263,8 @@ def _json_entry(path: Path, name: str, value, fmt: str | None) -> tuple[str, lis
         raise DataError(f"{where}: expected a list of numbers or an object, got {type(value).__name__}")
     try:
         return row_fmt, [float(v) for v in numbers]
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: {numbers!r} are not all numbers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{where}: {str(numbers)[:80]} are not all numbers") from None
 
 
 def _fmt_number(v: float) -> str:

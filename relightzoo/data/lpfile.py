@@ -170,8 +170,6 @@ def write_lp(path: str | Path, dirs: np.ndarray | torch.Tensor, names: Sequence[
     if bad:
         raise DataError(f"writing {path.name}: image name {bad[0]!r} is empty or has surrounding white space")
     lines = [str(len(dirs))] + [f"{n} {' '.join(repr(float(v)) for v in row)}" for n, row in zip(names, dirs)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ..atomic import write_text_atomic
+
+    return write_text_atomic(path, "\n".join(lines) + "\n")

@@ -34,6 +34,7 @@ from torch import nn
 from .. import __version__
 from ..atomic import write_bytes_atomic
 from ..errors import CheckpointError, PluginError
+from ..jsonfile import NUMBER, ListOf, MapOf, Nullable, check_schema, parse_json
 
 __all__ = [
     "FORMAT_VERSION",
@@ -130,22 +131,79 @@ def _read_header(path: Path, what: str) -> dict:
     if len(raw) < n:
         raise CheckpointError(f"{path} is truncated ({size} bytes, its header alone needs {8 + n}); the write was cut off")
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path} is not a safetensors file (its header is not valid JSON)") from None
+        header = parse_json(raw, "its header", _NotSafetensors, max_bytes=_MAX_HEADER)
+    except _NotSafetensors as exc:
+        raise CheckpointError(f"{path} is not a safetensors file ({exc})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors file")
     end = 0
     for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise CheckpointError(f"{path} is not a safetensors file (tensor {name!r} has no data offsets)") from None
+        schema = _METADATA_SCHEMA if name == "__metadata__" else _TENSOR_SCHEMA
+        problem = check_schema(info, schema, f"header {name!r}")
+        if problem:
+            raise CheckpointError(f"{path} is not a safetensors file ({problem})")
+        if name != "__metadata__":
+            end = max(end, info["data_offsets"][1])
     if size < 8 + n + end:
         raise CheckpointError(f"{path} is truncated ({size} of {8 + n + end} bytes); the write was cut off")
     return header
+
+
+class _NotSafetensors(CheckpointError):
+    """A header that is not bounded, valid JSON (reworded by :func:`_read_header`)."""
+
+
+_TENSOR_SCHEMA = {"dtype": str, "shape": ListOf(int), "data_offsets": ListOf(int, 2, 2)}
+_METADATA_SCHEMA = Nullable(MapOf(str))
+
+_PLUGIN_SCHEMA = Nullable({"name": Nullable(str), "args?": Nullable(dict)})  # name None: a custom object
+SPEC_SCHEMA = {
+    "model": {"name": str, "args?": Nullable(dict)},
+    "encoder?": _PLUGIN_SCHEMA,
+    "activation?": _PLUGIN_SCHEMA,
+    "plugins?": Nullable(MapOf(Nullable(str))),
+}
+"""The model spec a checkpoint records (what :func:`relightzoo.zoo.build_from_spec` reads)."""
+
+SPLIT_SCHEMA = {
+    "rule": str,
+    "train": ListOf(int),
+    "test": ListOf(int),
+    "cap": NUMBER,
+    "in_cap": ListOf(int),
+    "held_out?": bool,
+}
+DATASET_SCHEMA = {
+    "source?": str,
+    "height?": int,
+    "width?": int,
+    "lights?": ListOf(ListOf(NUMBER, 3, 3)),
+    "split?": SPLIT_SCHEMA,
+}
+TRAINING_SCHEMA = {
+    "steps?": int,
+    "batch_size?": int,
+    "lr?": NUMBER,
+    "optimizer?": str,
+    "schedule?": Nullable(str),
+    "warmup_steps?": int,
+    "seed?": int,
+    "checkpoint_every?": int,
+    "log_every?": int,
+    "device?": str,
+}
+CONFIG_SCHEMA = {
+    "format_version": int,
+    "relightzoo_version?": str,
+    "step?": int,
+    "spec?": Nullable(SPEC_SCHEMA),
+    "dataset?": DATASET_SCHEMA,
+    "training?": TRAINING_SCHEMA,
+    "metrics?": MapOf(Nullable(NUMBER)),
+    "kind?": str,
+}
+"""The types of a checkpoint's (and a run's ``config.json``) JSON config; other keys are free."""
+CONFIG_SCHEMA["checkpoint?"] = Nullable(CONFIG_SCHEMA)  # a resume state's header holds its checkpoint's config
 
 
 def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -169,14 +227,11 @@ def _config_from_metadata(path: Path, meta: dict[str, str]) -> dict:
         raise CheckpointError(
             f"{path} is a safetensors file but not a relightzoo checkpoint (no {METADATA_KEY!r} metadata)"
         )
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: the relightzoo metadata is not valid JSON") from None
+    config = parse_json(text, f"{path}: the relightzoo metadata", CheckpointError)
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: the relightzoo metadata is not a JSON object")
     version = config.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise CheckpointError(f"{path}: the relightzoo metadata has no format_version")
     if version > FORMAT_VERSION:
         made_by = config.get("relightzoo_version", "a newer version")
@@ -184,6 +239,9 @@ def _config_from_metadata(path: Path, meta: dict[str, str]) -> dict:
             f"{path} uses checkpoint format {version} (written by relightzoo {made_by}); this relightzoo "
             f"{__version__} reads format {FORMAT_VERSION}: upgrade relightzoo (pip install -U relightzoo)"
         )
+    problem = check_schema(config, CONFIG_SCHEMA)
+    if problem:
+        raise CheckpointError(f"{path}: the relightzoo metadata is damaged or not relightzoo's ({problem})")
     return config
 
 
@@ -256,7 +314,10 @@ def read_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     path = Path(path)
     tensors, meta = _load_tensors(path)
     config = _config_from_metadata(path, meta)
-    aliases = json.loads(meta.get(_ALIASES_KEY, "{}"))
+    aliases = parse_json(meta.get(_ALIASES_KEY, "{}"), f"{path}: the {_ALIASES_KEY} metadata", CheckpointError)
+    problem = check_schema(aliases, MapOf(str))
+    if problem or any(target not in tensors for target in aliases.values()):
+        raise CheckpointError(f"{path}: the {_ALIASES_KEY} metadata is damaged ({problem or 'it names a tensor the file lacks'})")
     state = {k: v.to(device) for k, v in tensors.items()}
     for name, target in aliases.items():
         state[name] = state[target]
@@ -264,16 +325,25 @@ def read_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
 
 
 def load_checkpoint(
-    path: str | Path, *, device: str | torch.device = "cpu", model: nn.Module | None = None
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    model: nn.Module | None = None,
+    allow_nonfinite: bool = False,
 ) -> tuple[nn.Module, dict]:
     """Rebuild the model a checkpoint describes, load its weights, and return ``(model, config)``.
 
     The model is built from the config's ``spec`` through the zoo, so it needs the plugins that
     built it; a missing one is named with the package that provides it. Pass ``model`` to load
     the weights into a model you built instead. The model is returned in eval mode on ``device``.
+
+    Weights that hold NaN or infinity (a diverged run saved by other code) are an error naming
+    the first such tensor, since such a model renders nothing but NaN; ``allow_nonfinite``
+    loads them anyway with a warning, to inspect them.
     """
     path = Path(path)
     state, config = read_checkpoint(path, device="cpu")
+    _check_finite(path, state, allow=allow_nonfinite)
     if model is None:
         spec = config.get("spec")
         if not isinstance(spec, dict):
@@ -283,12 +353,34 @@ def load_checkpoint(
     return model.to(device).eval(), config
 
 
+def _check_finite(path: Path, state: dict[str, torch.Tensor], *, allow: bool) -> None:
+    """Refuse (or, with ``allow``, warn about) weights that hold NaN or infinity, naming the tensor."""
+    import warnings
+
+    bad = [name for name, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not bad:
+        return
+    first = state[bad[0]]
+    count = int((~torch.isfinite(first)).sum())
+    more = f" (and {len(bad) - 1} more tensor{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+    message = (
+        f"{path}: tensor {bad[0]!r} holds {count} NaN or infinite value{'s' if count != 1 else ''} of {first.numel()}{more}; "
+        "the run that wrote it diverged, so it renders nothing but NaN"
+    )
+    if not allow:
+        raise CheckpointError(message + "; use an earlier checkpoint, or retrain with a lower --lr")
+    warnings.warn(message + "; loaded anyway (allow_nonfinite=True)", stacklevel=3)
+
+
 def _build(path: Path, spec: dict) -> nn.Module:
     """Build the model of ``spec``, naming any plugin that is not installed and its package."""
     from ..zoo import build_from_spec
 
     try:
         return build_from_spec(spec)
+    except (TypeError, ValueError) as exc:  # arguments the plugin refuses (a damaged or foreign config)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot rebuild its model from the recorded arguments ({reason})") from None
     except PluginError as exc:
         _check_plugins(path, spec)  # names a plugin that is not installed, if that is the cause
         raise CheckpointError(f"{path}: cannot rebuild its model: {exc}") from None
@@ -431,6 +523,6 @@ def load_state(path: str | Path) -> dict:
     except SafetensorError as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
     try:
-        return _unpack(json.loads(meta[_STATE_KEY]), tensors)
+        return _unpack(parse_json(meta[_STATE_KEY], f"{path}: the {_STATE_KEY} metadata", CheckpointError), tensors)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
         raise CheckpointError(f"{path}: its resume state is damaged (the {_STATE_KEY!r} metadata does not match its tensors)") from None

@@ -216,6 +216,8 @@ class ZooPlugins:
                 self.add_plugin(plugin, ep.name, package=package, version=version)
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the zoo
                 self._fail(ep.name, package, f"{type(exc).__name__}: {exc}")
+            except SystemExit as exc:  # a plugin that calls sys.exit() at import is broken, not a request to quit
+                self._fail(ep.name, package, f"it called sys.exit({exc.code!r}) while loading")
 
     def _fail(self, name: str, package: str, error: str) -> None:
         self.failed[name] = error
