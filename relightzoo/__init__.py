@@ -45,6 +45,10 @@ _EXPORTS: dict[str, str] = {
     "load_checkpoint": "relightzoo.train",
     "evaluate": "relightzoo.evaluate",
     "relight": "relightzoo.relight",
+    "Recipe": "relightzoo.recipes",
+    "get_recipe": "relightzoo.recipes",
+    "list_recipes": "relightzoo.recipes",
+    "register_recipe": "relightzoo.recipes",
 }
 """Public name -> the module that defines it. Resolved on first use (PEP 562), so that
 ``import relightzoo`` and the CLI's start-up do not pay for torch, timm and torchvision
@@ -87,4 +91,8 @@ __all__ = [
     "load_checkpoint",
     "evaluate",
     "relight",
+    "Recipe",
+    "get_recipe",
+    "list_recipes",
+    "register_recipe",
 ]

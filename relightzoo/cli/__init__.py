@@ -21,6 +21,7 @@ __all__ = ["main", "COMMANDS"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("relightzoo.cli.plugins_cmd:plugins", "List registered encoders, activations and models."),
+    "recipes": ("relightzoo.cli.recipes_cmd:recipes", "List the named recipes train --recipe accepts."),
     "data": ("relightzoo.cli.data_cmd:data", "Inspect, convert and render OLAT datasets."),
     "train": ("relightzoo.cli.train_cmd:train", "Train a model on a dataset's training lights."),
     "eval": ("relightzoo.cli.eval_cmd:eval_", "Score a checkpoint on held-out lights beside blend."),

@@ -6,6 +6,9 @@ in under three minutes on two CPU cores. The run directory gets ``config.json``,
 ``metrics.jsonl``, ``latest.safetensors`` and ``best.safetensors``; the command ends by
 evaluating the held-out lights and printing PSNR beside the blend baseline.
 
+``--recipe NAME`` takes the model, plugins, training lights and settings from a named recipe
+(:mod:`relightzoo.recipes`); options given explicitly win, each with a one-line note on stderr.
+
 ``--resume RUN_DIR`` continues a run exactly where it stopped. Options left out are taken
 from the run; options given must agree with it (``--steps`` may grow).
 """
@@ -125,6 +128,24 @@ def _build_model(params: dict[str, Any], seed: int):
     return create_model(params["model"], **kwargs), uses
 
 
+def _apply_recipe(ctx: click.Context, params: dict[str, Any], name: str) -> str:
+    """Fill the options the user left out from recipe ``name``; print one line on stderr for
+    each explicit option that overrides the recipe. Returns the recipe's name."""
+    from ..console import console
+    from ..recipes import RECIPE_OPTIONS, get_recipe, merge_recipe
+
+    recipe = get_recipe(name)
+    given = {k: params[k] for k in RECIPE_OPTIONS if _explicit(ctx, k)}
+    given.update({k: params[k] for k in ("model_args", "encoder_args", "activation_args") if params[k]})
+    options, notes = merge_recipe(recipe, given)
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
+    for key, value in options.items():
+        if value is not None:
+            params[key] = value
+    return recipe.name
+
+
 def _summary_line(label: str, res: dict) -> str:
     def f(v, d=2):
         return "-" if v is None else f"{v:.{d}f}"
@@ -137,6 +158,7 @@ def _summary_line(label: str, res: dict) -> str:
 
 @click.command("train")
 @click.argument("data", required=False, metavar="DATA")
+@click.option("--recipe", metavar="NAME", help="A named recipe (relightzoo recipes lists them): model, plugins, lights and training settings; options given explicitly win.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model plugin (see relightzoo plugins).")
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Coordinate encoder plugin.")
 @click.option("--activation", default=DEFAULT_ACTIVATION, show_default=True, help="Activation backbone plugin.")
@@ -188,10 +210,17 @@ def train(ctx: click.Context, **params: Any) -> None:
     params["activation_args"] = parse_kv(params.pop("activation_arg"), option="--activation-arg")
     params["model_args"] = parse_kv(params.pop("model_arg"), option="--model-arg")
     resume: Path | None = params["resume"]
+    recipe_name = params.pop("recipe")
+    if recipe_name is not None:
+        if resume is not None:
+            raise click.UsageError("--resume RUN_DIR continues the run with its own settings; leave out --recipe")
+        recipe_name = _apply_recipe(ctx, params, recipe_name)
     if resume is not None:
         if params["out"] is not None and Path(params["out"]).resolve() != resume.resolve():
             raise click.UsageError("--resume RUN_DIR continues that run in place; leave out --out or give the same folder")
-        _fill_from_run(ctx, params, _run_config(resume))
+        run = _run_config(resume)
+        _fill_from_run(ctx, params, run)
+        recipe_name = run.get("recipe")
     if params["data"] is None:
         raise click.UsageError("Missing argument 'DATA' (a dataset folder or 'demo').")
     device = resolve_device(params["device"])
@@ -230,6 +259,7 @@ def train(ctx: click.Context, **params: Any) -> None:
             schedule=params["schedule"],
             warmup_steps=params["warmup_steps"],
             tensorboard=params["tensorboard"],
+            recipe=recipe_name,
         )
     except TrainingInterrupted as stop:
         if stop.checkpoint is not None:

@@ -401,6 +401,7 @@ def train(
     optimizer: str = DEFAULT_OPTIMIZER,
     tensorboard: bool = False,
     overwrite: bool = False,
+    recipe: str | None = None,
 ) -> TrainResult:
     """Train ``model`` (a spec dict or a built model) on the training lights of ``split``.
 
@@ -414,6 +415,8 @@ def train(
     ``training_batch`` method draws its own batches (:class:`ModelBatches`). ``out_dir`` must not hold a
     run already unless ``resume`` or ``overwrite``. Settings left as None come from the
     model's ``train_defaults``, else the global defaults (:func:`training_settings`).
+    ``recipe`` names the recipe the run follows (:mod:`relightzoo.recipes`); it is recorded
+    in the config (``config["recipe"]``) and in every checkpoint.
     """
     # Build the model with the run's seed so its initialisation is repeatable.
     np.random.seed(seed)
@@ -467,6 +470,8 @@ def train(
         "dataset": _dataset_json(dataset, split),
         "training": training,
     }
+    if recipe is not None:
+        config["recipe"] = str(recipe)
     if resume:
         _check_resume(out, config)
     out.mkdir(parents=True, exist_ok=True)

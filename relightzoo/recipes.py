@@ -1,0 +1,203 @@
+"""Named recipes: a model, its plugins, its training lights and its training settings under
+one name, as timm names pretrained configurations.
+
+``relightzoo train DATA --recipe thesis`` trains the recipe; ``relightzoo recipes`` lists them.
+A recipe fixes the options it names; an option the user also gives explicitly wins, and the
+command says so in one line on stderr (:func:`merge_recipe` returns those lines). A setting a
+recipe leaves as None stays the model's own default (``train_defaults``), else the global one.
+
+Adding a recipe is one call in this module (or in your own code before training)::
+
+    register_recipe(Recipe("my-recipe", "what it is and what it scores", model="siren",
+                           encoder="direction", lights="uniform:100", steps=3000, lr=1e-3))
+
+From Python::
+
+    recipe = get_recipe("thesis")
+    rz.train(data, recipe.lights, recipe.spec(), **recipe.settings(), recipe=recipe.name, out_dir="runs/t")
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import RelightzooError
+
+__all__ = [
+    "Recipe",
+    "RecipeError",
+    "RECIPE_OPTIONS",
+    "register_recipe",
+    "get_recipe",
+    "list_recipes",
+    "merge_recipe",
+]
+
+RECIPE_OPTIONS = ("model", "encoder", "activation", "lights", "steps", "batch_size", "lr", "schedule", "warmup_steps")
+"""The single-valued options a recipe may fix, named as ``relightzoo train``'s parameters."""
+
+_ARG_OPTIONS = {"model_args": "--model-arg", "encoder_args": "--encoder-arg", "activation_args": "--activation-arg"}
+"""Plugin-argument options a recipe may fill, and their flags."""
+
+_SETTINGS = ("steps", "batch_size", "lr", "schedule", "warmup_steps")
+
+
+class RecipeError(RelightzooError):
+    """An unknown recipe name, or a recipe registered twice."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One named configuration: what to build, on which training lights, how to train it.
+
+    ``encoder`` / ``activation`` None: the zoo's defaults (for models that use them). Training
+    settings None: the model's ``train_defaults``, else the global defaults. ``lights`` is a
+    light rule (``xu5:0.77``, ``uniform:100``, ...).
+    """
+
+    name: str
+    description: str
+    model: str = "siren"
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    encoder: str | None = None
+    encoder_args: Mapping[str, Any] = field(default_factory=dict)
+    activation: str | None = None
+    activation_args: Mapping[str, Any] = field(default_factory=dict)
+    lights: str = "xu5:0.77"
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    warmup_steps: int | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The zoo model spec (checked against the registry, not built)."""
+        from .zoo import model_spec
+
+        return model_spec(
+            self.model,
+            encoder=self.encoder,
+            activation=self.activation,
+            encoder_args=dict(self.encoder_args),
+            activation_args=dict(self.activation_args),
+            **dict(self.model_args),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The training settings the recipe fixes (keyword arguments of :func:`relightzoo.train.train`)."""
+        return {k: getattr(self, k) for k in _SETTINGS if getattr(self, k) is not None}
+
+    def options(self) -> dict[str, Any]:
+        """Every option the recipe fixes, by ``relightzoo train`` parameter name."""
+        out = {k: getattr(self, k) for k in RECIPE_OPTIONS if getattr(self, k) is not None}
+        out.update({k: dict(getattr(self, k)) for k in _ARG_OPTIONS if getattr(self, k)})
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The recipe as JSON (what ``relightzoo recipes --json`` prints)."""
+        return {"name": self.name, "description": self.description, **self.options()}
+
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
+    """Add ``recipe`` to the registry; a name taken already is an error unless ``replace``."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe needs a Recipe, got {type(recipe).__name__}")
+    if recipe.name in _RECIPES and not replace:
+        raise RecipeError(f"a recipe named {recipe.name!r} exists already")
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def list_recipes() -> list[Recipe]:
+    """Every registered recipe, in registration order."""
+    return list(_RECIPES.values())
+
+
+def get_recipe(name: str | Recipe) -> Recipe:
+    """The recipe called ``name`` (a :class:`Recipe` passes through); an unknown name is a
+    one-line :class:`RecipeError` suggesting the nearest."""
+    if isinstance(name, Recipe):
+        return name
+    key = str(name).strip().lower()
+    if key in _RECIPES:
+        return _RECIPES[key]
+    names = list(_RECIPES)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.4)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise RecipeError(f"unknown recipe {name!r}; {hint}known: {', '.join(names)} (relightzoo recipes lists them)")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def merge_recipe(
+    recipe: Recipe, given: Mapping[str, Any], *, flags: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Resolve a command's options from ``recipe`` and the options the user gave explicitly.
+
+    ``given`` holds only what the user set: any of :data:`RECIPE_OPTIONS` (one value each),
+    and ``model_args`` / ``encoder_args`` / ``activation_args`` (dicts). An explicit option
+    wins over the recipe; so does each explicit plugin argument. Naming another model (or
+    encoder, activation) than the recipe's drops the recipe's arguments for it, which belong
+    to the recipe's plugin. ``flags`` renames options in the messages (``{"model":
+    "--models"}``); by default ``batch_size`` is ``--batch-size``.
+
+    Returns ``(options, notes)``: every option of :data:`RECIPE_OPTIONS` and the three
+    argument dicts (None / empty where neither sets it), and one line per explicit value
+    that differs from the recipe's, e.g. ``--lr 0.001 overrides recipe 'thesis' (lr 0.0001)``.
+    """
+    flags = dict(flags or {})
+    fixed = recipe.options()
+    options: dict[str, Any] = {}
+    notes: list[str] = []
+    for key in RECIPE_OPTIONS:
+        mine = fixed.get(key)
+        if key in given and given[key] is not None:
+            value = given[key]
+            if mine is not None and value != mine:
+                flag = flags.get(key, "--" + key.replace("_", "-"))
+                notes.append(f"{flag} {_show(value)} overrides recipe {recipe.name!r} ({key} {_show(mine)})")
+            options[key] = value
+        else:
+            options[key] = mine
+    for key, flag in _ARG_OPTIONS.items():
+        plugin = key[: -len("_args")]
+        mine = dict(fixed.get(key) or {})
+        if options.get(plugin) != fixed.get(plugin):
+            mine = {}  # the recipe's arguments belong to the plugin it names, not to the one given
+        explicit = dict(given.get(key) or {})
+        for k, v in explicit.items():
+            if k in mine and mine[k] != v:
+                notes.append(f"{flag} {k}={_show(v)} overrides recipe {recipe.name!r} ({k}={_show(mine[k])})")
+        options[key] = {**mine, **explicit}
+    return options, notes
+
+
+THESIS = register_recipe(
+    Recipe(
+        "thesis",
+        "the thesis's model: SIREN 3 x 256, sine, (x, y, phi/10, theta/100), five xu5:0.77 lights, "
+        "Adam at 1e-4 with no schedule, 2000 steps of 4096 samples",
+        model="siren",
+        model_args={"hidden_layers": 3, "hidden_features": 256},
+        encoder="scaled-spherical",
+        encoder_args={"phi_divisor": 10.0, "theta_divisor": 100.0},
+        activation="sine",
+        activation_args={"first_omega_0": 30.0, "hidden_omega_0": 30.0},
+        lights="xu5:0.77",
+        steps=2000,
+        batch_size=4096,
+        lr=1e-4,
+        schedule="none",
+        warmup_steps=0,
+    )
+)
+"""The thesis's setting, the recipe the zoo's numbers started from."""
