@@ -66,6 +66,32 @@ def olat_folder(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+@pytest.fixture(scope="session")
+def view_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 20 x 12 (non-square) dataset of 40 lights and two checkpoints trained a few steps on
+    it: ``low-rank`` (rank 3, a per-pixel basis) and a small ``siren`` (a high rate, so that its
+    images already change with the light); for the viewer tests."""
+    from click.testing import CliRunner
+
+    from relightzoo.cli import main
+
+    root = tmp_path_factory.mktemp("view")
+    data = make_olat_folder(root / "data", n_lights=40, height=12, width=20)
+    runs = {"data": data}
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name, args in (("low-rank", ["--model", "low-rank", "--model-arg", "rank=3", "--steps", "8"]),
+                           ("siren", ["--encoder", "direction", "--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=1",
+                                      "--steps", "20", "--lr", "1e-2"])):
+            res = CliRunner().invoke(main, ["train", str(data), "--out", str(root / name), "--no-eval", *args])
+            assert res.exit_code == 0, res.output
+            runs[name] = root / name / "latest.safetensors"
+    finally:
+        torch.set_num_threads(before)
+    return runs
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Run a module's tests with one torch thread, restoring the count afterwards.

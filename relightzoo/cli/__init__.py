@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "relight": ("relightzoo.cli.relight_cmd:relight", "Render a checkpoint under new lights or an envmap."),
     "ablate": ("relightzoo.cli.ablate_cmd:ablate", "Train and compare a grid of encoders x activations."),
     "bench": ("relightzoo.cli.bench_cmd:bench", "Measure throughput and memory against a roofline."),
+    "view": ("relightzoo.cli.view_cmd:view", "Relight a checkpoint or dataset live in the browser."),
 }
 """Subcommand name -> (``module:attribute`` of its click command, one-line help).
 
