@@ -56,6 +56,36 @@ def test_low_rank_basis_planes_times_factors_is_the_models_render(view_runs):
     torch.testing.assert_close(basis.render(lights), ref, atol=2e-6, rtol=0)
 
 
+def _classical(name: str, data, **kwargs):
+    from relightzoo.data import load_dataset
+    from relightzoo.web.sources import model_slot
+    from relightzoo.zoo import create_model
+
+    ds = load_dataset(data)
+    model = create_model(name, **kwargs)
+    model.attach_training_data(ds.images(), ds.lights)
+    return model_slot(model.eval(), name, None, name)
+
+
+@pytest.mark.parametrize("name, kwargs, segments, terms", [
+    ("ptm", {}, ["ptm"], 6),
+    ("hsh", {"order": 3}, ["hsh"], 16),
+    ("rbf", {}, ["constant", "rbf"], 41),
+    ("rbf", {"planes": 6}, ["constant", "rbf"], 7),
+])
+def test_classical_models_are_in_page_bases(view_runs, name, kwargs, segments, terms):
+    slot = _classical(name, view_runs["data"], **kwargs)
+    assert slot.path == "webgl" and slot.basis.in_page
+    assert [s["type"] for s in slot.basis.segments] == segments and slot.basis.terms == terms
+    lights = torch.tensor([[0.3, -0.4, 0.866], [0.0, 0.0, 1.0], [-0.7, 0.1, 0.7]])
+    torch.testing.assert_close(slot.basis.render(lights), render_model(slot.model, lights, 12, 20), atol=2e-6, rtol=0)
+
+
+def test_data_is_shown_through_hsh_by_default(view_runs):
+    state = build_state(str(view_runs["data"]))
+    assert state.slots[0].label == "hsh (fitted to all 40 captures)" and state.slots[0].path == "webgl"
+
+
 def test_siren_and_blend_are_server_slots(view_runs):
     state = build_state(str(view_runs["siren"]), compare="blend")
     assert [s.path for s in state.slots] == ["server", "server"]

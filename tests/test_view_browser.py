@@ -136,9 +136,21 @@ def test_typed_angles_set_the_light(viewer):
     _assert_frame_is_render(page, state, 0, torch.tensor(expect, dtype=torch.float32))
 
 
-def test_the_pages_light_basis_is_the_models(viewer):
+@pytest.mark.parametrize("name, kwargs", [("low-rank", None), ("ptm", {}), ("hsh", {"order": 3}), ("rbf", {}),
+                                          ("rbf", {"planes": 6})])
+def test_the_pages_light_basis_is_the_models(viewer, view_runs, name, kwargs):
     state, page, _ = viewer
-    basis = state.slots[0].basis
+    if kwargs is None:
+        basis = state.slots[0].basis
+    else:
+        from relightzoo.data import load_dataset
+        from relightzoo.web.basis import web_basis
+        from relightzoo.zoo import create_model
+
+        ds = load_dataset(view_runs["data"])
+        model = create_model(name, **kwargs)
+        model.attach_training_data(ds.images(), ds.lights)
+        basis = web_basis(model, name)
     rng = np.random.default_rng(0)
     dirs = rng.normal(size=(20, 3))
     dirs[:, 2] = np.abs(dirs[:, 2])
@@ -147,6 +159,19 @@ def test_the_pages_light_basis_is_the_models(viewer):
         "([segs, dirs]) => dirs.map((d) => window.relightzoo.lightBasis(segs, d))", [basis.segments, dirs.tolist()]
     )
     np.testing.assert_allclose(js, basis.factors(torch.as_tensor(dirs)).numpy(), atol=2e-6, rtol=1e-5)
+
+
+def test_a_dataset_through_hsh_is_relit_in_the_page(view_runs, browser):
+    state = build_state(str(view_runs["data"]))  # DATA: hsh fitted to every capture
+    with ViewerServer(state, 0) as server:
+        page = browser.new_page()
+        page.goto(server.url)
+        page.evaluate("window.relightzoo.ready")
+        light = torch.tensor([-0.4, 0.2, math.sqrt(0.8)])
+        page.evaluate(f"window.relightzoo.setLight({light[0]}, {light[1]}, {light[2]})")
+        _assert_frame_is_render(page, state, 0, light)
+        assert "in-page WebGL: hsh, 9 planes, 20 x 12" in page.inner_text("#views")
+        page.close()
 
 
 def test_environment_map_in_the_page_matches_the_server(viewer):
