@@ -120,8 +120,8 @@ def test_bench_table_and_envmap_timings():
          "Error: unknown encoder 'raww'; did you mean 'raw'"),
         (["--activations", "sinee,coss"], "unknown activation 'coss'"),
         (["--encoders", ","], "Error: no encoders to benchmark"),
-        (["--size", "0"], "Error: --size must be at least 1, got 0"),
-        (["--envmap-k", "64,x"], "is not a comma-separated list of whole numbers"),
+        (["--size", "0"], "Invalid value for '--size': 0 is not in the range 1<=x<=65536"),
+        (["--envmap-k", "64,x"], "in '64,x': 'x' is not a valid integer"),
         (["--skip-grid"], "--skip-grid leaves nothing to measure"),
     ],
 )

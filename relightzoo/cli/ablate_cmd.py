@@ -20,6 +20,7 @@ import click
 from ..lights import RULE_HELP
 
 from ..train.settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS
+from .params import COUNT, LEARNING_RATE, MAX_SEED, POSITIVE_FLOAT, STEPS, FiniteFloatRange, IntList
 
 __all__ = ["ablate", "DEFAULT_LIGHTS"]
 
@@ -124,25 +125,25 @@ def _data_id(data: str) -> str:
 @click.option("--activations", default="sine", show_default=True, metavar="A1,A2", help="Activations to compare, comma-separated.")
 @click.option("--models", default="siren", show_default=True, metavar="M1,M2", help="Models; one that uses no encoder/activation runs once per rule.")
 @click.option("--lights", default=DEFAULT_LIGHTS, show_default=True, metavar="RULE1,RULE2", help=f"Training-light rules to compare: {RULE_HELP}.")
-@click.option("--seeds", default="0", show_default=True, metavar="S1,S2", help="Seeds (initialisation and batches), comma-separated.")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help=f"Optimiser steps per cell [default: the model's, else {DEFAULT_STEPS}].")
+@click.option("--seeds", type=IntList(0, MAX_SEED), default="0", show_default=True, metavar="S1,S2", help="Seeds (initialisation and batches), comma-separated.")
+@click.option("--steps", type=click.IntRange(1, STEPS.max), default=None, help=f"Optimiser steps per cell [default: the model's, else {DEFAULT_STEPS}].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Results folder (rerun the same command to resume).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help=f"(pixel, light) samples a step [default: the model's, else {DEFAULT_BATCH_SIZE}].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: the model's, else 1e-4].")
+@click.option("--batch-size", type=COUNT, default=None, help=f"(pixel, light) samples a step [default: the model's, else {DEFAULT_BATCH_SIZE}].")
+@click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
 @click.option("--encoder-arg", "encoder_arg", multiple=True, metavar="K=V", help="Encoder argument, given to every encoder that takes it (repeatable).")
 @click.option("--activation-arg", "activation_arg", multiple=True, metavar="K=V", help="Activation argument, given to every activation that takes it (repeatable).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128, given to every model that takes it (repeatable).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Cells trained at once, in worker processes of CPUs/N torch threads each.")
+@click.option("--jobs", type=click.IntRange(1, 1024), default=1, show_default=True, help="Cells trained at once, in worker processes of CPUs/N torch threads each.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option(
     "--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
     help="Run every cell as a Ray task: on a new local Ray instance, or on the running cluster at ADDRESS "
     "(auto, HOST:PORT, ray://HOST:10001). Needs relightzoo[ray]; --jobs defaults to what the cluster fits.",
 )
-@click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), default=1, show_default=True, help="CPUs (torch threads) each Ray cell asks for.")
-@click.option("--ray-gpus", type=click.FloatRange(min=0), default=None, help="GPUs each Ray cell asks for [default: 1 when cells run on CUDA, else 0].")
-@click.option("--sheet-lights", type=click.IntRange(min=1), default=4, show_default=True, help="Test lights (rows) on the contact sheet.")
+@click.option("--ray-cpus", type=POSITIVE_FLOAT, default=1, show_default=True, help="CPUs (torch threads) each Ray cell asks for.")
+@click.option("--ray-gpus", type=FiniteFloatRange(min=0), default=None, help="GPUs each Ray cell asks for [default: 1 when cells run on CUDA, else 0].")
+@click.option("--sheet-lights", type=click.IntRange(1, 1000), default=4, show_default=True, help="Test lights (rows) on the contact sheet.")
 @click.option("--json", "json_", is_flag=True, help="Print results.json on stdout (nothing else).")
 @click.pass_context
 def ablate(ctx: click.Context, **params: Any) -> None:
@@ -186,7 +187,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         encoders=params["encoders"],
         activations=params["activations"],
         lights=params["lights"],
-        seeds=params["seeds"].split(","),
+        seeds=params["seeds"],
         steps=params["steps"],
         batch_size=params["batch_size"],
         lr=params["lr"],

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from .params import COUNT, IntList
+
 __all__ = ["bench"]
 
 
@@ -14,29 +16,17 @@ def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
-    if not value:
-        return []
-    try:
-        ks = [int(v) for v in _names(value)]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers, e.g. 64,256,1024") from None
-    if any(k < 1 for k in ks):
-        raise click.BadParameter(f"{value!r}: every K must be at least 1")
-    return ks
-
-
 @click.command("bench")
 @click.option("--encoders", default="scaled-spherical", show_default=True, help="Comma-separated encoders.")
 @click.option("--activations", default="sine,cosine,relu", show_default=True, help="Comma-separated activations.")
-@click.option("--batch-size", type=int, default=None, help="Samples a training step [default: relightzoo train's, 4096].")
-@click.option("--size", type=int, default=256, show_default=True, help="Render size (SIZE x SIZE) for render throughput and --envmap-k.")
-@click.option("--repeats", type=int, default=7, show_default=True, help="Timed repeats; medians are reported.")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls before timing.")
+@click.option("--batch-size", type=COUNT, default=None, help="Samples a training step [default: relightzoo train's, 4096].")
+@click.option("--size", type=click.IntRange(1, 65536), default=256, show_default=True, help="Render size (SIZE x SIZE) for render throughput and --envmap-k.")
+@click.option("--repeats", type=click.IntRange(1, 10000), default=7, show_default=True, help="Timed repeats; medians are reported.")
+@click.option("--warmup", type=click.IntRange(0, 10000), default=3, show_default=True, help="Untimed calls before timing.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads [default: torch's choice].")
-@click.option("--envmap-k", "envmap_k", callback=_ints, metavar="K1,K2", help="Also time environment-map relighting of the default siren at SIZE for these K (e.g. 64,256,1024).")
-@click.option("--rss-size", type=click.IntRange(min=16), default=None, metavar="N", help="Also measure the peak RSS of 'relightzoo relight --size NxN' of the default siren in a fresh process (CPU).")
+@click.option("--threads", type=click.IntRange(1, 4096), default=None, help="torch intra-op threads [default: torch's choice].")
+@click.option("--envmap-k", "envmap_k", type=IntList(1, 1 << 20), default=None, metavar="K1,K2", help="Also time environment-map relighting of the default siren at SIZE for these K (e.g. 64,256,1024).")
+@click.option("--rss-size", type=click.IntRange(16, 65536), default=None, metavar="N", help="Also measure the peak RSS of 'relightzoo relight --size NxN' of the default siren in a fresh process (CPU).")
 @click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
@@ -68,7 +58,6 @@ def bench(
     from ..bench.relighting import envmap_timings, render_peak_rss
     from ..bench.suite import BenchSettings, check_names, run_bench
     from ..console import console, make_progress, print_json
-    from ..errors import PluginError
     from ..train import DEFAULT_BATCH_SIZE, resolve_device
 
     settings = BenchSettings(
@@ -84,9 +73,6 @@ def bench(
     if skip_grid and not (envmap_k or rss_size):
         raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2 or --rss-size N")
     check_names(settings.encoders, settings.activations)  # every unknown name, before any timing
-    for name, value in (("--batch-size", settings.batch_size), ("--size", size), ("--repeats", repeats)):
-        if value < 1:
-            raise PluginError(f"{name} must be at least 1, got {value}")
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)

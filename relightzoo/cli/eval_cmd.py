@@ -107,7 +107,7 @@ def _print_table(doc: dict, out: Path, sheet: Path | None) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option(
     "--sheet-lights",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 1000),
     default=4,
     show_default=True,
     help="Test lights on the contact sheet (0: no sheet).",

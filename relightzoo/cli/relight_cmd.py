@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from ..errors import DataError, RelightzooError
+from .params import FINITE, FiniteFloatRange
 
 __all__ = ["relight"]
 
@@ -136,16 +137,16 @@ def _orbit_polar(value: float, degrees: bool) -> float:
 @click.command("relight")
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--light", callback=_parse_light, metavar="X,Y,Z", help="Light direction (toward the light, z up); normalised if not unit length.")
-@click.option("--polar", type=float, metavar="P", help="Polar angle of the light from z (radians, or degrees with --degrees).")
-@click.option("--azimuth", type=float, metavar="A", help="Azimuth of the light from x toward y (radians, or degrees with --degrees).")
+@click.option("--polar", type=FINITE, metavar="P", help="Polar angle of the light from z (radians, or degrees with --degrees).")
+@click.option("--azimuth", type=FINITE, metavar="A", help="Azimuth of the light from x toward y (radians, or degrees with --degrees).")
 @click.option("--degrees", is_flag=True, help="--polar, --azimuth and --orbit-polar are in degrees.")
 @click.option("--envmap", type=click.Path(path_type=Path, dir_okay=False), help="Light the scene with an equirectangular environment map (.hdr; .png/.jpg read as sRGB; .npy). Only its upper half (the sky) lights the scene.")
-@click.option("--envmap-k", type=click.IntRange(min=1), metavar="K", help="Directional lights the environment map is reduced to [default: 64] (more: smoother, slower; time grows with K).")
+@click.option("--envmap-k", type=click.IntRange(1, 1 << 20), metavar="K", help="Directional lights the environment map is reduced to [default: 64] (more: smoother, slower; time grows with K).")
 @click.option("--exposure", callback=_parse_exposure, metavar="E|auto", help="Brightness of an --envmap render [default: 1]: 1 lights a surface facing up at its albedo under a white sky of radiance 1; 'auto' scales any map to that brightness.")
 @click.option("--to", "to_light", callback=_parse_light, metavar="X,Y,Z", help="Animate the light from --light (or --polar/--azimuth) to this direction along the great circle; --out must be a .gif.")
-@click.option("--orbit-polar", type=float, metavar="P", help="Animate the light once around the pole at this polar angle (radians, or degrees with --degrees); --out must be a .gif.")
-@click.option("--frames", type=click.IntRange(min=2), help=f"Frames of a --to or --orbit-polar animation [default: {DEFAULT_FRAMES}].")
-@click.option("--fps", type=click.FloatRange(min=0, max=50, min_open=True), help=f"Frames per second of the animation [default: {DEFAULT_FPS:g}].")
+@click.option("--orbit-polar", type=FINITE, metavar="P", help="Animate the light once around the pole at this polar angle (radians, or degrees with --degrees); --out must be a .gif.")
+@click.option("--frames", type=click.IntRange(2, 10000), help=f"Frames of a --to or --orbit-polar animation [default: {DEFAULT_FRAMES}].")
+@click.option("--fps", type=FiniteFloatRange(min=0, max=50, min_open=True), help=f"Frames per second of the animation [default: {DEFAULT_FPS:g}].")
 @click.option("--size", callback=_parse_size, metavar="WxH", help="Output size, e.g. 1024x1024; default: the training images' size.")
 @click.option("--out", "out", required=True, metavar="IMAGE", type=click.Path(path_type=Path), help="Output image (.png, or .jpg for 8 bit; .gif for an animation).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), help="PNG bit depth [default: 8].")

@@ -16,6 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import RelightzooError
+from .params import SEED
 
 __all__ = ["render", "parse_size", "RENDER_JSON"]
 
@@ -72,15 +73,15 @@ def _command_line(scene: str, out: Path, width: int, height: int, lights: int, p
 @click.argument("scene", required=False)
 @click.argument("out", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--size", default="64", show_default=True, help="Image size: N (square) or WxH.")
-@click.option("--lights", "n_lights", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--lights", "n_lights", type=click.IntRange(1, 100000), default=256, show_default=True,
               help="Number of lights (latlong rounds to a 2:1 grid).")
 @click.option("--pattern", type=click.Choice(["fibonacci", "latlong"]), default="fibonacci", show_default=True,
               help="How the lights cover the upper hemisphere.")
-@click.option("--spp", type=click.IntRange(min=1), default=None,
+@click.option("--spp", type=click.IntRange(1, 1 << 16), default=None,
               help="Samples per pixel (default: the scene's, chosen for >= 40 dB between seeds).")
-@click.option("--max-depth", type=click.IntRange(min=2), default=None,
+@click.option("--max-depth", type=click.IntRange(2, 1024), default=None,
               help="Path depth: 2 = direct light only, 3 = one bounce of interreflection (default: the scene's).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Sampler seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Sampler seed.")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), default="8", show_default=True, help="PNG bit depth.")
 @click.option("--overwrite", is_flag=True, help="Replace the images in a non-empty OUT.")
 @click.option("--list", "list_", is_flag=True, help="List the scenes and exit.")

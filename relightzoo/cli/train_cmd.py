@@ -23,6 +23,7 @@ import click
 
 from ..errors import TrainingError
 from ..lights import RULE_HELP
+from .params import COUNT, LEARNING_RATE, NONNEGATIVE, SEED, STEPS
 
 __all__ = ["train", "DEFAULT_MODEL", "DEFAULT_ENCODER", "DEFAULT_ACTIVATION", "DEFAULT_LIGHTS", "default_run_dir"]
 
@@ -163,19 +164,19 @@ def _summary_line(label: str, res: dict) -> str:
 @click.option("--encoder", default=DEFAULT_ENCODER, show_default=True, help="Coordinate encoder plugin.")
 @click.option("--activation", default=DEFAULT_ACTIVATION, show_default=True, help="Activation backbone plugin.")
 @click.option("--lights", default=DEFAULT_LIGHTS, show_default=True, metavar="RULE", help=f"Training lights: {RULE_HELP}.")
-@click.option("--steps", type=click.IntRange(min=0), default=None, help="Optimiser steps [default: the model's, else 2000].")
+@click.option("--steps", type=STEPS, default=None, help="Optimiser steps [default: the model's, else 2000].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Run folder [default: runs/MODEL-ENCODER-ACTIVATION-TIME].")
 @click.option("--encoder-arg", "encoder_arg", multiple=True, metavar="K=V", help="Encoder argument (repeatable).")
 @click.option("--activation-arg", "activation_arg", multiple=True, metavar="K=V", help="Activation argument (repeatable).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128 (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and the batches.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the initialisation and the batches.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="(pixel, light) samples a step [default: the model's, else 4096].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate [default: the model's, else 1e-4].")
+@click.option("--batch-size", type=COUNT, default=None, help="(pixel, light) samples a step [default: the model's, else 4096].")
+@click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None, help="Save latest/best every K steps [default: a tenth of the run].")
-@click.option("--log-every", type=click.IntRange(min=1), default=100, show_default=True, help="Write metrics.jsonl every K steps.")
+@click.option("--warmup-steps", type=NONNEGATIVE, default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
+@click.option("--checkpoint-every", type=COUNT, default=None, help="Save latest/best every K steps [default: a tenth of the run].")
+@click.option("--log-every", type=COUNT, default=100, show_default=True, help="Write metrics.jsonl every K steps.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR", help="Continue the run in RUN_DIR where it stopped.")
 @click.option("--tensorboard", is_flag=True, help="Also log to RUN_DIR/tensorboard (needs the tensorboard package).")
 @click.option("--eval/--no-eval", "evaluate_", default=True, show_default=True, help="Score the held-out lights at the end.")
