@@ -318,3 +318,29 @@ def test_python_api_runs_a_grid_with_the_default_device(data: Path, tmp_path: Pa
     claim_results_dir(tmp_path / "api", grid)
     records = run_grid(grid, tmp_path / "api", dataset, check_rules(grid, dataset.lights))
     assert [r["status"] for r in records.values()] == ["done", "done"]
+
+
+def test_a_model_with_nothing_to_train_is_reported_as_such_and_named_once(data: Path, tmp_path: Path) -> None:
+    from relightzoo.ablate.report import _column_lines
+
+    out = tmp_path / "closed-form"
+    args = ["ablate", str(data), "--models", "siren,ptm", "--encoders", "direction", "--activations", "sine",
+            "--model-arg", "hidden_features=8", "--steps", "3", "--out", str(out)]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = (out / "results.md").read_text()
+    assert "ptm: nothing to train (fitted when given the training images)" in text
+    assert "ptm: 3 steps" not in text and "siren: 3 steps at batch 4096" in text
+    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["cells"] if not r.get("baseline")}
+    assert _column_lines(rows["ptm"], True, False, False) == ["ptm"]  # the contact sheet's heading
+    assert _column_lines(rows["siren"], True, False, False) == ["siren", "direction", "sine"]
+
+
+def test_ablate_help_states_the_siren_training_defaults_it_runs() -> None:
+    from relightzoo.train import training_settings
+    from relightzoo.zoo import get_plugin
+
+    settings = training_settings(get_plugin("model", "siren").factory)
+    assert (settings["steps"], settings["batch_size"], settings["lr"], settings["schedule"]) == (2000, 4096, 5e-4, "cosine")
+    res = CliRunner().invoke(main, ["ablate", "--help"], terminal_width=200)
+    assert "a siren: 2000 steps at batch 4096, Adam at 5e-4 with a cosine decay" in _flat(res.output)

@@ -201,3 +201,11 @@ def test_the_demo_scene_trains_with_the_default_model(tmp_path: Path) -> None:
     assert config["dataset"]["source"] == "demo" and config["step"] == 2
     assert config["spec"]["model"]["args"] == {"hidden_layers": 3, "hidden_features": 256}
     assert len(config["dataset"]["split"]["train"]) == 5
+
+
+def test_a_run_the_model_refuses_leaves_no_out_folder(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "refused"
+    res = CliRunner().invoke(main, ["train", str(data), "--model", "ptm", "--lights", "uniform:4", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "needs at least 6 training lights, got 4" in _flat(res.output)
+    assert not out.exists()

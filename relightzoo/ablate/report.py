@@ -180,12 +180,16 @@ def _training_text(doc: dict) -> str:
     """The training settings each model ran with (the grid's, or the model's own defaults
     where the grid left one unset), e.g. ``siren: 2000 steps at batch 4096, learning rate
     0.0001, schedule none``."""
+    from ..zoo import capabilities, get_plugin
     from .grid import Grid
     from .runner import model_settings
 
     grid = Grid.from_json(doc["grid"])
     per_model: dict[str, str] = {}
     for model in dict.fromkeys(r["model"] for r in doc["cells"]):
+        if not capabilities(get_plugin("model", model).factory).trainable:
+            per_model[model] = "nothing to train (fitted when given the training images)"
+            continue
         tr = model_settings(grid, model)
         per_model[model] = (
             f"{tr['steps']} steps at batch {tr['batch_size']}, learning rate {tr['lr']:g}, schedule {tr['schedule']}"
@@ -286,8 +290,10 @@ def sheet_lights(splits: dict[str, Any], lights, n: int) -> np.ndarray:
 def _column_lines(r: dict, multi_model: bool, multi_rule: bool, multi_seed: bool) -> list[str]:
     if r.get("baseline"):
         lines = [r["model"], "(baseline)"]
-    else:
-        lines = ([r["model"]] if multi_model else []) + [r.get("encoder") or r["model"], r.get("activation") or ""]
+    elif r.get("encoder") or r.get("activation"):
+        lines = ([r["model"]] if multi_model else []) + [r.get("encoder") or "", r.get("activation") or ""]
+    else:  # a model with no encoder or activation is named once
+        lines = [r["model"]]
     if multi_rule:
         lines.append(r["lights"])
     if multi_seed and not r.get("baseline"):

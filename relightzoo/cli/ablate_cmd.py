@@ -155,7 +155,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
     results.json, results.csv, results.md, contact_sheet.png and loss_curves.png.
 
     Defaults: each model's own training settings, as for relightzoo train (a siren: 2000
-    steps at batch 4096, Adam at 1e-4). A default siren
+    steps at batch 4096, Adam at 5e-4 with a cosine decay). A default siren
     (3 x 256) step at batch 4096 takes about 29 ms on two CPU threads (about 35% more with
     the fourier encoder), and scoring a cell on the 995 held-out demo lights 10 to 20 s, so
     the 12 cells of

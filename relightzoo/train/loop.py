@@ -474,26 +474,25 @@ def train(
         config["recipe"] = str(recipe)
     if resume:
         _check_resume(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-
+    # Everything that can refuse the run (the model's own checks of the training images
+    # included) runs before the output folder exists, so a refused run leaves nothing behind.
     caps = capabilities(net)
     if caps.needs_images:
         _attach_data(net, dataset, split, dev)
-
-    if not caps.trainable:
-        return _save_untrained(net, config, out)
-
-    if not caps.coordinate and not caps.draws_own_batches:
+    if caps.trainable and not caps.coordinate and not caps.draws_own_batches:
         raise TrainingError(
             f"model {_describe_spec(spec, 'model')} is trainable but is neither a coordinate model "
             "(forward(pixels, lights)) nor draws its own batches (training_batch(generator, batch_size)); "
             "set trainable = False on a model fitted in closed form (see docs/plugins.md)"
         )
-    if world.distributed and callable(getattr(net, "training_batch", None)):
+    if caps.trainable and world.distributed and caps.draws_own_batches:
         raise TrainingError(
             f"model {_describe_spec(spec, 'model')} draws its own batches; data-parallel training "
             "(torchrun) splits (pixel, light) batches of coordinate models only"
         )
+    out.mkdir(parents=True, exist_ok=True)
+    if not caps.trainable:
+        return _save_untrained(net, config, out)
     return _fit(net, config, dataset, split, out, dev, resume=resume, progress=progress, tensorboard=tensorboard, world=world)
 
 
