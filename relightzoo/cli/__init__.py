@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("relightzoo.cli.ablate_cmd:ablate", "Train and compare a grid of encoders x activations."),
     "bench": ("relightzoo.cli.bench_cmd:bench", "Measure throughput and memory against a roofline."),
     "view": ("relightzoo.cli.view_cmd:view", "Relight a checkpoint or dataset live in the browser."),
+    "export": ("relightzoo.cli.export_cmd:export", "Write a checkpoint in the Relight/OpenLIME web format."),
 }
 """Subcommand name -> (``module:attribute`` of its click command, one-line help).
 

@@ -142,24 +142,30 @@ function fps() {
 const VERTEX = `#version 300 es
 in vec2 pos; void main() { gl_Position = vec4(pos, 0.0, 1.0); }`;
 
-// The shader: each pixel reads its L texels of plane values and dots each with the three
-// (R, G, B) weight vectors of that layer. The weights are uniforms while they fit (cheaper
-// than texture reads in software GL), else a 3 x L float texture.
+// The shader: each pixel reads its L texels of plane values (four numbers each) and
+// multiplies each by its layer's weight matrix (a column of 4 weights per R, G, B). L is
+// known when the page loads, so the sum is written out as straight-line code with the
+// weights in uniforms while they fit (twice as fast in software GL as a loop); beyond that
+// a loop reads them from a 3 x L float texture.
 function fragmentSource(layers, height, uniformWeights) {
-  const weight = (c) => (uniformWeights ? `w[${3} * j + ${c}]` : `texelFetch(weights, ivec2(${c}, j), 0)`);
-  return `#version 300 es
+  const head = `#version 300 es
 precision highp float; precision highp int; precision highp sampler2DArray; precision highp sampler2D;
-uniform sampler2DArray planes; ${uniformWeights ? `uniform vec4 w[${3 * layers}];` : "uniform sampler2D weights;"}
+uniform sampler2DArray planes;
 out vec4 color;
-void main() {
-  ivec2 p = ivec2(int(gl_FragCoord.x), ${height} - 1 - int(gl_FragCoord.y));
-  vec3 acc = vec3(0.0);
-  for (int j = 0; j < ${layers}; j++) {
-    vec4 t = texelFetch(planes, ivec3(p, j), 0);
-    acc += vec3(dot(t, ${weight(0)}), dot(t, ${weight(1)}), dot(t, ${weight(2)}));
+`;
+  const pixel = `  ivec2 p = ivec2(int(gl_FragCoord.x), ${height} - 1 - int(gl_FragCoord.y));\n  vec3 acc = vec3(0.0);\n`;
+  const tail = "  color = vec4(clamp(acc, 0.0, 1.0), 1.0);\n}";
+  if (uniformWeights) {
+    let body = "";
+    for (let j = 0; j < layers; j++) body += `  acc += texelFetch(planes, ivec3(p, ${j}), 0) * m[${j}];\n`;
+    return head + `uniform mat3x4 m[${layers}];\nvoid main() {\n` + pixel + body + tail;
   }
-  color = vec4(clamp(acc, 0.0, 1.0), 1.0);
-}`;
+  return head + "uniform sampler2D weights;\nvoid main() {\n" + pixel + `  for (int j = 0; j < ${layers}; j++) {
+    vec4 t = texelFetch(planes, ivec3(p, j), 0);
+    acc += vec3(dot(t, texelFetch(weights, ivec2(0, j), 0)), dot(t, texelFetch(weights, ivec2(1, j), 0)),
+                dot(t, texelFetch(weights, ivec2(2, j), 0)));
+  }
+` + tail;
 }
 
 class WebGLView {
@@ -203,7 +209,7 @@ class WebGLView {
 
     this.weights = new Float32Array(L * 3 * 4);
     if (this.uniformWeights) {
-      this.weightLoc = gl.getUniformLocation(prog, "w");
+      this.weightLoc = gl.getUniformLocation(prog, "m");
     } else {
       gl.activeTexture(gl.TEXTURE1);
       this.weightTex = gl.createTexture();
@@ -249,7 +255,7 @@ class WebGLView {
     w.fill(0);
     for (let e = 0; e < n; e++) w[((Math.floor(e / 4) * 3) + (e % 3)) * 4 + (e % 4)] = s[e];
     if (this.uniformWeights) {
-      gl.uniform4fv(this.weightLoc, w);
+      gl.uniformMatrix3x4fv(this.weightLoc, false, w);  // column c of matrix j: w[(3 j + c) * 4 ..]
     } else {
       gl.activeTexture(gl.TEXTURE1);
       gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 3, L, gl.RGBA, gl.FLOAT, w);
