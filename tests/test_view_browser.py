@@ -200,8 +200,8 @@ def test_captured_image_beside_the_model_with_its_psnr(viewer):
     state, page, _ = viewer
     target = state.captured_lights[11]
     page.evaluate(f"window.relightzoo.setLight({target[0]}, {target[1]}, {target[2]})")
-    page.wait_for_function("document.getElementById('cmp-cap-1').dataset.psnr !== undefined && "
-                           "document.getElementById('captured-note').textContent.startsWith('capture #11 ')")
+    page.wait_for_function("['cmp-cap-0', 'cmp-cap-1'].every((id) => document.getElementById(id).dataset.index === '11')")
+    assert page.inner_text("#captured-note").startswith("capture #11 at polar")
     page.wait_for_function("document.getElementById('captured-img').complete")
     for slot in (0, 1):
         text = page.inner_text(f"#cmp-cap-{slot}")

@@ -414,8 +414,10 @@ async function showCaptured() {
   await Promise.all(S.info.slots.map(async (slot, i) => {
     $(`cmp-img-${i}`).src = `/api/render/${i}?light=${q}`;
     const res = await (await fetch(`/api/compare/${i}?index=${best}`)).json();
+    if (S.nearest !== best) return;  // the light moved on while this was fetched
     $(`cmp-cap-${i}`).textContent = `${slot.label} at that light: PSNR ${res.psnr.toFixed(2)} dB`;
     $(`cmp-cap-${i}`).dataset.psnr = res.psnr;
+    $(`cmp-cap-${i}`).dataset.index = best;
   }));
 }
 
