@@ -69,6 +69,14 @@ def spherical_to_cartesian(sph: ArrayLike) -> ArrayLike:
     return xp.stack([s * xp.cos(theta), s * xp.sin(theta), xp.cos(phi)], -1)
 
 
+def _safe_norms(arr: np.ndarray) -> np.ndarray:
+    """Row lengths of ``arr [L, 3]`` without overflow: 1e200 squared is inf, so scale first."""
+    scale = np.abs(arr).max(axis=1)
+    safe = np.where(scale > 0, scale, 1.0)
+    with np.errstate(over="ignore"):  # a length past the float range is inf, handled by the caller
+        return np.linalg.norm(arr / safe[:, None], axis=1) * scale
+
+
 def validate_directions(
     dirs: ArrayLike,
     *,
@@ -89,7 +97,7 @@ def validate_directions(
     bad = ~np.isfinite(arr).all(axis=1)
     if bad.any():
         raise LightsError(f"{source}: direction {int(np.argmax(bad))} is not finite (NaN or inf)")
-    norms = np.linalg.norm(arr, axis=1)
+    norms = _safe_norms(arr)
     zero = norms < 1e-12
     if zero.any():
         raise LightsError(f"{source}: direction {int(np.argmax(zero))} has zero length")
@@ -100,7 +108,11 @@ def validate_directions(
             f"(e.g. #{int(np.argmax(off))}, length {norms[off][0]:.4g}); normalising them",
             stacklevel=2,
         )
-    arr = arr / norms[:, None]
+    if np.isfinite(norms).all():
+        arr = arr / norms[:, None]
+    else:  # lengths past the float range: scale to the unit cube first
+        arr = arr / np.abs(arr).max(axis=1, keepdims=True)
+        arr = arr / np.linalg.norm(arr, axis=1, keepdims=True)
     below = arr[:, 2] < -HORIZON_TOLERANCE
     if below.any() and not allow_below_horizon:
         i = int(np.argmax(below))

@@ -10,17 +10,28 @@ fixtures. Modules that train tiny networks mark themselves with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import torch
+from hypothesis import settings
 
 import sys
 
 from relightzoo.data.folder import write_dataset
 from relightzoo.data.synthetic import lambertian_scene
 from relightzoo.lights import hemisphere_pattern
+
+# Profiles of the property-based fuzz tests (tests/test_fuzz_readers.py): ``ci`` runs 1000
+# generated cases per target, the same ones every run (derandomize) and with no example
+# database, so CI is reproducible; the default runs 100 and keeps hypothesis's database
+# (.hypothesis/) so a failure found once is replayed first. ``.ci/run`` sets
+# HYPOTHESIS_PROFILE=ci. The deadline is a hang detector, generous for a loaded machine.
+settings.register_profile("ci", max_examples=1000, deadline=5000, derandomize=True, database=None)
+settings.register_profile("dev", max_examples=100, deadline=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -145,6 +145,8 @@ def _read_png16_colour(path: Path) -> np.ndarray:
     """Decode a 16-bit colour PNG at full depth with torchvision (Pillow keeps only 8 bits)."""
     import torch
 
+    from .pngclean import clean_png
+
     try:
         from torchvision.io import ImageReadMode, decode_png
     except ImportError:  # torchvision deprecated its image I/O in 0.29
@@ -153,7 +155,9 @@ def _read_png16_colour(path: Path) -> np.ndarray:
             "torchvision lacks; install a torchvision that has it, or save the images as 8-bit or 16-bit grayscale"
         ) from None
     try:
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        # libpng errors crash torchvision's decoder (a segmentation fault), so it only ever
+        # sees a PNG rebuilt from checked parts
+        data = torch.frombuffer(bytearray(clean_png(path.read_bytes(), path.name)), dtype=torch.uint8)
         with warnings.catch_warnings():  # torchvision 0.29 flags its image I/O as deprecated
             warnings.simplefilter("ignore", DeprecationWarning)
             chw = decode_png(data, mode=ImageReadMode.UNCHANGED)
