@@ -44,6 +44,7 @@ def test_roofline_chains_the_layers_like_the_network():
 
 @pytest.mark.parametrize("activation", ["sine", "cosine", "relu"])
 def test_the_peer_is_the_same_network(activation):
+    pytest.importorskip("siren_pytorch", reason="the peer benchmark needs siren-pytorch (pip install -e .[dev] or .[bench])")
     torch.manual_seed(0)
     ours = create_model("siren", activation=activation, hidden_layers=2, hidden_features=16)
     peer = build_peer("scaled-spherical", activation, hidden_layers=2, hidden_features=16)
@@ -75,6 +76,7 @@ def _finite_positive(x):
 
 
 def test_bench_json_structure_ratios_and_peer():
+    pytest.importorskip("siren_pytorch", reason="the peer benchmark needs siren-pytorch (pip install -e .[dev] or .[bench])")
     res = CliRunner().invoke(main, [
         "bench", "--activations", "sine,relu", "--batch-size", "64", "--size", "16", "--repeats", "2", "--warmup", "1",
         "--device", "cpu", "--json",
@@ -96,9 +98,19 @@ def test_bench_json_structure_ratios_and_peer():
         for key in ("train_vs_roofline", "train_vs_peer", "render_vs_roofline"):
             assert _finite_positive(mem[key]), key
     assert doc["cells"][0]["train"]["target_vs_roofline"] == 0.75 and doc["cells"][1]["train"]["target_vs_roofline"] == 0.85
+    for c in doc["cells"]:
+        tr, rd = c["train"], c["render"]
+        # every ratio is ours over the reference, from the very rates reported beside it
+        assert tr["vs_roofline"] == pytest.approx(tr["samples_per_s"]["ours"] / tr["samples_per_s"]["roofline"])
+        assert tr["vs_peer"] == pytest.approx(tr["samples_per_s"]["ours"] / tr["samples_per_s"]["peer"])
+        assert rd["vs_roofline"] == pytest.approx(rd["megapixels_per_s"]["ours"] / rd["megapixels_per_s"]["roofline"])
+        assert tr["samples_per_s"]["ours"] == pytest.approx(64 / (tr["ms_per_step"]["ours"] / 1000))
+        # the target is compared, and the verdict follows the numbers
+        assert tr["meets_target"] is (tr["vs_roofline"] >= tr["target_vs_roofline"])
 
 
 def test_bench_table_and_envmap_timings():
+    pytest.importorskip("siren_pytorch", reason="the peer benchmark needs siren-pytorch (pip install -e .[dev] or .[bench])")
     res = CliRunner().invoke(main, [
         "bench", "--encoders", "raw", "--activations", "cosine", "--batch-size", "32", "--size", "8", "--repeats", "2",
         "--warmup", "0", "--device", "cpu", "--envmap-k", "2,6",

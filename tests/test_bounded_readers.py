@@ -194,3 +194,37 @@ def run_dir(tmp_path: Path) -> Path:
 def test_a_run_folder_with_a_foreign_config_is_one_line(run_dir: Path, text: str, says: str) -> None:
     (run_dir / "config.json").write_text(text)
     _one_line_error(_cli("train", "--resume", str(run_dir), "--steps", "4"), f"cannot resume {run_dir}", says)
+
+
+# -- found by the fuzz tests (tests/test_fuzz_readers.py) -------------------------------------
+
+
+def test_a_corrupt_16_bit_colour_png_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    # 8 x 1, 16-bit gray + alpha, Adam7, with a bad row filter byte: torchvision's libpng
+    # decoder ended the whole process with a segmentation fault on it
+    crash = bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000080000000110040000016e9ecb1d0000001c49444154789ceb54fd79e2"
+        "8e4dbab2e3da45cf7b0b6d987819300000dc5f07d2191549d60000000049454e44ae426082"
+    )
+    (tmp_path / "c.png").write_bytes(crash)
+    with pytest.raises(DataError, match=r"^cannot read image c.png: its image data holds 35 bytes where the header implies 36$"):
+        read_image(tmp_path / "c.png")
+
+
+def test_a_valid_16_bit_colour_png_still_reads_at_full_depth(tmp_path: Path) -> None:
+    import numpy as np
+
+    from relightzoo.data import write_image
+
+    img = (np.arange(5 * 7 * 3, dtype=np.int64).reshape(5, 7, 3) * 601) % 65536
+    write_image(tmp_path / "x.png", img.astype(np.uint16))
+    assert np.array_equal(read_image(tmp_path / "x.png"), img)
+
+
+def test_directions_past_the_float_range_normalise_instead_of_vanishing(tmp_path: Path) -> None:
+    from relightzoo.lights import validate_directions
+
+    with pytest.warns(UserWarning, match="not unit length"):
+        assert validate_directions([[0.0, 0.0, 1e200]]).tolist() == [[0.0, 0.0, 1.0]]
+    (tmp_path / "c.lp").write_text("1\nimg_0.jpg 0.0 0.0 1.3407807929942597e+154\n")
+    assert read_lights_file(tmp_path / "c.lp").dirs.tolist() == [[0.0, 0.0, 1.0]]

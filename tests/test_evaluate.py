@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +42,16 @@ class GreyModel(RelightModel):
         return torch.full((len(lights), height, width, 3), 0.5)
 
 
+class SlowGreyModel(GreyModel):
+    """Mid-grey that takes :attr:`MS_PER_LIGHT` milliseconds a light to render."""
+
+    MS_PER_LIGHT = 2.0
+
+    def render(self, lights, height, width, *, chunk=0):
+        time.sleep(self.MS_PER_LIGHT / 1000.0 * len(lights))
+        return super().render(lights, height, width, chunk=chunk)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     folder = make_olat_folder(tmp_path_factory.mktemp("eval") / "tiny", n_lights=40, height=16, width=16)
@@ -66,7 +77,12 @@ def test_scores_per_light_match_a_direct_computation(tiny):
     assert res["in_cap"]["count"] == len(split.in_cap) == int(in_cap.sum())
     assert 0 < res["in_cap"]["count"] < res["all"]["count"]  # xu5:0.77 leaves lights on both sides of the cap
     assert res["in_cap"]["psnr"] == pytest.approx(ps[in_cap].mean())
-    assert res["render_ms"] >= 0.0
+
+    t0 = time.perf_counter()
+    slow = score_model(SlowGreyModel(), tiny, split, progress=False, batch_size=7)
+    wall_ms = 1000.0 * (time.perf_counter() - t0)
+    # rendering takes 2 ms a light, and the timing cannot exceed the whole call
+    assert SlowGreyModel.MS_PER_LIGHT <= slow["render_ms"] <= wall_ms / len(split.test)
 
 
 def test_an_exact_model_scores_near_the_quantisation_limit(tiny):

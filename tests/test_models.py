@@ -45,7 +45,9 @@ def test_siren_forward_with_every_encoder(encoder, activation):
     out = model(pixels, lights)
     assert out.shape == (10, 3) and torch.isfinite(out).all()
     out.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters())
+    for name, p in model.named_parameters():  # each gets a finite gradient, and not all zeros
+        assert p.grad is not None and bool(torch.isfinite(p.grad).all()), name
+        assert float(p.grad.abs().max()) > 0, f"{name}: the gradient is all zeros"
 
 
 def test_siren_renders_any_resolution_in_chunks():

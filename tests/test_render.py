@@ -27,9 +27,14 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
+def _needs_mitsuba() -> None:
+    pytest.importorskip("mitsuba", reason="the renderer tests need Mitsuba 3 (pip install -e '.[dev]' or '.[render]')")
+
+
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A 16 x 12 dataset of the blocks scene under 6 Fibonacci lights, direct light only."""
+    _needs_mitsuba()
     out = tmp_path_factory.mktemp("render") / "blocks"
     result = _run("blocks", str(out), "--size", "16x12", "--lights", "6", "--spp", "16", "--max-depth", "2")
     assert result.exit_code == 0, result.output
@@ -75,6 +80,7 @@ def test_render_json_records_the_command_that_rebuilds_it(small, tmp_path):
 
 def test_two_seeds_agree_to_40_db():
     """Ground truth is clean enough to score against: seed noise stays below -40 dB."""
+    _needs_mitsuba()
     light = spherical_to_cartesian(np.array([[0.6, 2.0]]))
     a = render_olat("spheres", light, 24, 24, spp=64, max_depth=2, seed=0, progress=False)
     b = render_olat("spheres", light, 24, 24, spp=64, max_depth=2, seed=1, progress=False)
@@ -83,6 +89,7 @@ def test_two_seeds_agree_to_40_db():
 
 
 def test_sixteen_bit(tmp_path):
+    _needs_mitsuba()
     result = _run("spheres", str(tmp_path / "d"), "--size", "8", "--lights", "2", "--spp", "4",
                   "--max-depth", "2", "--bit-depth", "16", "--pattern", "latlong")
     assert result.exit_code == 0, result.output
@@ -105,6 +112,7 @@ def test_non_empty_out_needs_overwrite(small):
 
 
 def test_overwrite_replaces_old_images(tmp_path):
+    _needs_mitsuba()
     out = tmp_path / "d"
     assert _run("corner", str(out), "--size", "6", "--lights", "3", "--spp", "4", "--max-depth", "2").exit_code == 0
     (out / "notes.txt").write_text("kept")

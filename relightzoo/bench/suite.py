@@ -83,6 +83,12 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _meets(ratio: float | None, target: float | None) -> bool | None:
+    """Whether a measured ratio reaches its target (None when either is missing): the verdict
+    ``relightzoo bench`` reports beside each target, never asserted by a timed test."""
+    return None if ratio is None or target is None else bool(ratio >= target)
+
+
 def _render_roofline(layers, size: int, device: torch.device):
     """A callable running the forward GEMMs of one ``size x size`` render, chunk by chunk as ``render`` does."""
     rows = max(1, DEFAULT_RENDER_CHUNK // size)
@@ -160,6 +166,7 @@ def bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDat
             "vs_peer": _ratio(sps["ours"], sps.get("peer")),
             "roofline_gflops": roof_flops / t_train["roofline"]["median"] / 1e9,
             "target_vs_roofline": TARGETS.get(activation),
+            "meets_target": _meets(_ratio(sps["ours"], sps["roofline"]), TARGETS.get(activation)),
         },
         "render": {
             "megapixels_per_s": mps,

@@ -130,8 +130,13 @@ def read_lp(path: str | Path, *, allow_below_horizon: bool = False) -> LpTable:
     if len(rows) != count:
         raise DataError(f"{fname} line {count_line}: says {count} lights but the file lists {len(rows)}")
     dirs = np.asarray(rows, dtype=np.float64)
-    dirs /= np.abs(dirs).max(axis=1, keepdims=True)  # first to the unit cube: the norm of 1e154 would overflow
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        norms = np.linalg.norm(dirs, axis=1, keepdims=True)
+    huge = ~np.isfinite(norms[:, 0])  # lengths past the float range (1e200): to the unit cube first
+    if huge.any():
+        dirs[huge] /= np.abs(dirs[huge]).max(axis=1, keepdims=True)
+        norms[huge] = np.linalg.norm(dirs[huge], axis=1, keepdims=True)
+    dirs /= norms
     return LpTable(dirs=dirs, names=names, lines=numbers, path=path)
 
 
