@@ -17,6 +17,7 @@ __all__ = [
     "TrainingError",
     "ClusterError",
     "OutputError",
+    "TooFewLightsError",
 ]
 
 
@@ -34,6 +35,11 @@ class DataError(RelightzooError):
 
 class PluginError(RelightzooError):
     """A plugin name, argument or installation problem."""
+
+
+class TooFewLightsError(PluginError):
+    """A model needs more training lights than the split gives (a ptm fit needs 6). Reports
+    skip such a baseline with this message instead of failing."""
 
 
 class CheckpointError(RelightzooError):

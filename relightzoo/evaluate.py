@@ -4,9 +4,11 @@ A model is scored on every test light of a :class:`~relightzoo.lights.LightSplit
 each test light at the dataset's size, and the render is compared with the captured image by
 PSNR and SSIM (:mod:`relightzoo.metrics`). Scores are reported per light and averaged over
 all test lights and over those inside the cap the training lights span (interpolation, as
-opposed to extrapolation), with the mean render time per image. The ``blend`` baseline, a
-weighted sum of the nearest training images, is scored the same way beside every model, so
-every number comes with the classical method's number next to it.
+opposed to extrapolation), with the mean render time per image. The classical baselines
+(:data:`BASELINES`: ``blend``, a weighted sum of the nearest training images, and the RTI fits
+``ptm``, ``hsh`` and ``rbf``) are fitted to the same training images and scored the same way
+beside every model, so every number comes with the classical methods' numbers next to it. A
+fit that needs more training lights than the split has is skipped, with the reason recorded.
 
 :func:`evaluate` returns a JSON-ready dict; the CLI adds the checkpoint's details and writes
 it as ``results.json``. :func:`evaluation_sheet` draws the ground truth | model | blend |
@@ -24,16 +26,19 @@ import torch
 from PIL import Image
 
 from .console import make_progress
-from .errors import DataError
+from .errors import DataError, TooFewLightsError
 from .lights import LightSplit, cartesian_to_spherical, select_lights
 from .metrics import PSNR_CAP, SSIM_SIGMA, SSIM_WINDOW, psnr, ssim
 from .sheets import ERROR_VMAX, SheetRow, contact_sheet, error_heatmap, spread_indices
 from .zoo.capabilities import capabilities, render_model
 
 __all__ = [
+    "BASELINES",
     "evaluate",
     "score_model",
     "make_baseline",
+    "fit_baselines",
+    "best_baseline",
     "resolve_split",
     "evaluation_sheet",
     "summarise",
@@ -109,6 +114,67 @@ def make_baseline(dataset, split: LightSplit, *, device: str | torch.device = "c
     blend = create_model("blend")
     _attach(blend, dataset, split, device)
     return blend.to(device).eval()
+
+
+BASELINES = ("blend", "ptm", "hsh", "rbf")
+"""The classical methods every report scores beside a model, each with its default arguments:
+blending the nearest captures and the RTI fits practitioners use (polynomial texture maps,
+hemispherical harmonics of order 2, radial basis functions)."""
+
+
+def fit_baselines(
+    dataset,
+    split: LightSplit,
+    *,
+    names: tuple[str, ...] | list[str] = BASELINES,
+    device: str | torch.device = "cpu",
+    exclude_spec: dict | None = None,
+) -> tuple[dict[str, torch.nn.Module], dict[str, float], dict[str, str]]:
+    """Fit each classical baseline of ``names`` to the training images of ``split``.
+
+    Returns ``(models, fit_s, skipped)``: the fitted models ready to render, the seconds each
+    fit took, and for each baseline left out the reason: too few training lights for it
+    (the fit's one-line message), or being the very model evaluated (``exclude_spec``, a
+    model spec: a ``ptm`` checkpoint is not scored twice).
+    """
+    from .zoo import create_model, model_spec
+
+    models: dict[str, torch.nn.Module] = {}
+    fit_s: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    same = (exclude_spec or {}).get("model")
+    for name in names:
+        model = create_model(name)
+        if same is not None and model_spec(model)["model"] == same:
+            skipped[name] = "it is the model evaluated"
+            continue
+        t0 = time.perf_counter()
+        try:
+            _attach(model, dataset, split, device)
+        except TooFewLightsError as exc:
+            skipped[name] = str(exc)
+            continue
+        fit_s[name] = time.perf_counter() - t0
+        models[name] = model.to(device).eval()
+    return models, fit_s, skipped
+
+
+def _spec_or_none(model) -> dict | None:
+    """The zoo spec of ``model``, or None for a model the zoo did not build."""
+    from .errors import PluginError
+    from .zoo import model_spec
+
+    try:
+        return model_spec(model)
+    except PluginError:
+        return None
+
+
+def best_baseline(results: dict[str, Any], names: tuple[str, ...] | list[str] = BASELINES) -> str | None:
+    """The baseline of ``names`` with the highest mean PSNR over all test lights in an
+    :func:`evaluate` ``results`` mapping, or None when none was scored."""
+    scored = [(res["all"]["psnr"], name) for name, res in results.items() if name in names and res["all"]["psnr"] is not None]
+    return max(scored)[1] if scored else None
 
 
 def _attach(model, dataset, split: LightSplit, device) -> None:
@@ -204,10 +270,11 @@ def evaluate(
     split: LightSplit,
     *,
     baseline: bool = True,
+    baselines: tuple[str, ...] | list[str] | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Score ``model`` on the test lights of ``split`` (and the blend baseline beside it).
+    """Score ``model`` on the test lights of ``split``, and the classical baselines beside it.
 
     Returns a JSON-ready dict::
 
@@ -215,11 +282,17 @@ def evaluate(
          "split": {rule, train, test, cap, in_cap, held_out, cap_deg, n_train, n_test, n_in_cap},
          "metrics": {psnr_cap_db, ssim_window, ssim_sigma, std},
          "results": {"model": {all, in_cap, per_light, render_ms},
-                     "blend": {...}}}          # "blend" only with baseline=True
+                     "blend": {..., fit_s}, "ptm": {...}, "hsh": {...}, "rbf": {...}},
+         "skipped": {"ptm": "model 'ptm' needs at least 6 training lights, got 5", ...},
+         "best_baseline": "rbf"}
 
     ``all`` and ``in_cap`` hold ``count``, ``psnr``, ``psnr_std``, ``ssim``, ``ssim_std``
     (None when the group is empty). A model that reads training images (``needs_images``)
-    receives those of the split's training lights first.
+    receives those of the split's training lights first. ``baselines`` names the baselines
+    to score (default :data:`BASELINES`); ``baseline=False`` scores none. A baseline that
+    needs more training lights than the split has, or that is the model itself, is listed
+    under ``skipped`` with the reason. ``best_baseline`` is the scored baseline with the
+    highest PSNR over all test lights (None when none was scored).
     """
     _check_split(dataset, split)
     device = torch.device(device)
@@ -227,9 +300,11 @@ def evaluate(
     if capabilities(model).needs_images:
         _attach(model, dataset, split, device)
     results = {"model": score_model(model, dataset, split, device=device, progress=progress, label="model")}
-    if baseline:
-        blend = make_baseline(dataset, split, device=device)
-        results["blend"] = score_model(blend, dataset, split, device=device, progress=progress, label="blend")
+    names = tuple(BASELINES if baselines is None else baselines) if baseline else ()
+    fitted, fit_s, skipped = fit_baselines(dataset, split, names=names, device=device, exclude_spec=_spec_or_none(model))
+    for name, fit in fitted.items():
+        results[name] = score_model(fit, dataset, split, device=device, progress=progress, label=name)
+        results[name]["fit_s"] = fit_s[name]
     split_json = split.to_json()
     split_json.update(
         cap_deg=math.degrees(split.cap),
@@ -242,6 +317,8 @@ def evaluate(
         "split": split_json,
         "metrics": {"psnr_cap_db": PSNR_CAP, "ssim_window": SSIM_WINDOW, "ssim_sigma": SSIM_SIGMA, "std": "population (ddof=0)"},
         "results": results,
+        "skipped": skipped,
+        "best_baseline": best_baseline(results, names),
     }
 
 

@@ -205,13 +205,23 @@ def test_eval_cli_writes_results_and_sheet_beside_the_checkpoint(run):
     assert doc["model"]["model"]["name"] == "siren" and doc["method_name"] == "siren(scaled-spherical, sine)"
     assert doc["dataset"]["source"] == str(folder.resolve()) and doc["dataset"]["lights"] == 24
     assert doc["split"]["rule"] == "xu5:0.77" and doc["split"]["n_test"] == 19
-    for method in ("model", "blend"):
+    # five training lights: blend and rbf are scored beside the model, ptm and hsh need more lights
+    assert list(doc["results"]) == ["model", "blend", "rbf"]
+    assert doc["skipped"] == {
+        "ptm": "model 'ptm' needs at least 6 training lights, got 5",
+        "hsh": "model 'hsh' of order 2 needs at least 9 training lights, got 5",
+    }
+    for method in ("model", "blend", "rbf"):
         res_m = doc["results"][method]
-        assert set(res_m) == {"all", "in_cap", "per_light", "render_ms"}
+        assert set(res_m) == {"all", "in_cap", "per_light", "render_ms"} | ({"fit_s"} if method != "model" else set())
         assert set(res_m["all"]) == {"count", "psnr", "psnr_std", "ssim", "ssim_std"}
         assert len(res_m["per_light"]) == 19
-    # the table shows the numbers of the file
+    best = max(("blend", "rbf"), key=lambda m: doc["results"][m]["all"]["psnr"])
+    assert doc["best_baseline"] == best
+    # the table shows the numbers of the file, and why a fit is missing
     assert f"{doc['results']['blend']['all']['psnr']:.2f}" in res.output
+    assert f"{doc['results']['rbf']['all']['psnr']:.2f}" in res.output
+    assert "ptm skipped: model 'ptm' needs at least 6 training lights, got 5" in res.output
     with Image.open(out / "contact_sheet.png") as sheet:
         assert sheet.mode == "RGB" and sheet.width == 6 + 4 * (252 + 6)  # 12 px upscaled 21 times
 

@@ -51,7 +51,18 @@ def test_train_then_held_out_psnr_beside_blend(data: Path, tmp_path: Path) -> No
     names = sorted(p.name for p in out.iterdir())
     assert names == ["best.safetensors", "config.json", "eval", "latest.safetensors", "latest.state.safetensors", "metrics.jsonl"]
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert set(results["results"]) == {"model", "blend"} and results["step"] == 20
+    assert set(results["results"]) == {"model", "blend", "rbf"} and results["step"] == 20
+    # beside blend, the classical fits that five training lights allow, and a note for the others
+    assert re.search(r"^rbf \(baseline\) +PSNR \d+\.\d\d dB", res.output, re.M)
+    assert "ptm skipped: model 'ptm' needs at least 6 training lights, got 5" in res.output
+    assert "hsh skipped: model 'hsh' of order 2 needs at least 9 training lights, got 5" in res.output
+    r = results["results"]
+    best = results["best_baseline"]
+    assert best == max(("blend", "rbf"), key=lambda m: r[m]["all"]["psnr"])
+    vs_blend = f"{r['model']['all']['psnr'] - r['blend']['all']['psnr']:+.2f} dB vs blend"
+    vs_best = f"{r['model']['all']['psnr'] - r[best]['all']['psnr']:+.2f} dB vs the best classical model ({best})"
+    expected = f"siren(scaled-spherical, sine): {vs_blend}, " + (vs_best if best != "blend" else "blend is the best classical model")
+    assert expected in _flat(res.output)
     config = read_config(out / "latest.safetensors")
     assert config["spec"]["model"] == {"name": "siren", "args": {"hidden_layers": 2, "hidden_features": 16}}
     assert config["spec"]["encoder"]["name"] == "scaled-spherical" and config["spec"]["activation"]["name"] == "sine"
@@ -155,7 +166,8 @@ def test_ctrl_c_saves_and_says_how_to_resume(data: Path, tmp_path: Path, monkeyp
 def test_blend_needs_no_training(data: Path, tmp_path: Path) -> None:
     res = _train(str(data), "--model", "blend", "--out", str(tmp_path / "blend"))
     assert res.exit_code == 0, res.output
-    assert "nothing to train" in res.output and "blend (baseline)" in res.output
+    assert "nothing to train" in res.output and "blend skipped: it is the model evaluated" in res.output
+    assert "rbf (baseline)" in res.output  # the other baselines are scored beside it
     model, cfg = load_checkpoint(tmp_path / "blend" / "best.safetensors")
     assert cfg["spec"]["model"]["name"] == "blend" and "encoder" not in cfg["spec"]
     assert model.images.shape == (5, 12, 12, 3)

@@ -36,7 +36,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from relightzoo.errors import PluginError
+from relightzoo.errors import PluginError, TooFewLightsError
 from relightzoo.zoo import RelightModel, hookimpl
 
 from .lowrank import real_harmonics
@@ -138,9 +138,9 @@ class LightBasisModel(RelightModel):
         self.fit(images.to(device=device, dtype=torch.float32), lights)
 
     def check_light_count(self, count: int, needed: int, what: str = "") -> None:
-        """Raise the one-line error for too few training lights."""
+        """Raise the one-line :class:`TooFewLightsError` when ``count < needed``."""
         if count < needed:
-            raise PluginError(f"{self.label}{what} needs at least {needed} training lights, got {count}")
+            raise TooFewLightsError(f"{self.label}{what} needs at least {needed} training lights, got {count}")
 
     def fit(self, images: torch.Tensor, lights: torch.Tensor) -> None:
         """Least-squares coefficient planes for ``images [T, H, W, 3]`` under ``lights [T, 3]`` (float64)."""

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recipes": ("relightzoo.cli.recipes_cmd:recipes", "List the named recipes train --recipe accepts."),
     "data": ("relightzoo.cli.data_cmd:data", "Inspect, convert and render OLAT datasets."),
     "train": ("relightzoo.cli.train_cmd:train", "Train a model on a dataset's training lights."),
-    "eval": ("relightzoo.cli.eval_cmd:eval_", "Score a checkpoint on held-out lights beside blend."),
+    "eval": ("relightzoo.cli.eval_cmd:eval_", "Score a checkpoint on held-out lights beside the classical baselines."),
     "relight": ("relightzoo.cli.relight_cmd:relight", "Render a checkpoint under new lights or an envmap."),
     "ablate": ("relightzoo.cli.ablate_cmd:ablate", "Train and compare a grid of encoders x activations."),
     "bench": ("relightzoo.cli.bench_cmd:bench", "Measure throughput and memory against a roofline."),

@@ -1,4 +1,5 @@
-"""``relightzoo eval``: score a checkpoint on held-out lights, beside the blend baseline.
+"""``relightzoo eval``: score a checkpoint on held-out lights, beside the classical baselines
+(blend and the RTI fits ptm, hsh, rbf).
 
 By default the dataset and the train/test split are the ones the checkpoint records, so
 ``relightzoo eval run/best.safetensors`` repeats the protocol the model was trained under.
@@ -95,6 +96,8 @@ def _print_table(doc: dict, out: Path, sheet: Path | None) -> None:
             _fmt(res["render_ms"], 1),
         )
     console.print(table)
+    for name, reason in (doc.get("skipped") or {}).items():
+        console.print(f"{name} skipped: {reason}", highlight=False, markup=False)
     console.print(f"wrote {out / 'results.json'}" + (f" and {sheet}" if sheet else ""))
 
 
@@ -114,7 +117,8 @@ def _print_table(doc: dict, out: Path, sheet: Path | None) -> None:
 )
 def eval_(checkpoint: Path, data: str | None, rule: str | None, out: Path | None, json_: bool, device: str, sheet_lights: int) -> None:
     """Evaluate CHECKPOINT on its held-out lights: PSNR and SSIM per light and averaged over
-    all test lights and those inside the training lights' cap, beside the blend baseline.
+    all test lights and those inside the training lights' cap, beside the classical
+    baselines (blend, ptm, hsh, rbf; a fit that needs more training lights is skipped).
 
     Writes results.json and contact_sheet.png (ground truth | model | blend | error).
     """

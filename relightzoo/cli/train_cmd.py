@@ -4,7 +4,9 @@ The defaults are the thesis's setting (siren, scaled-spherical encoder, sine act
 the ``xu5:0.77`` training lights, Adam at 1e-4), sized so ``relightzoo train demo`` finishes
 in under three minutes on two CPU cores. The run directory gets ``config.json``,
 ``metrics.jsonl``, ``latest.safetensors`` and ``best.safetensors``; the command ends by
-evaluating the held-out lights and printing PSNR beside the blend baseline.
+evaluating the held-out lights and printing PSNR beside the classical baselines (blend and the
+RTI fits ptm, hsh, rbf; a fit with too few training lights is skipped with a note) and the
+difference to blend and to the best of them.
 
 ``--recipe NAME`` takes the model, plugins, training lights and settings from a named recipe
 (:mod:`relightzoo.recipes`); options given explicitly win, each with a one-line note on stderr.
@@ -157,6 +159,22 @@ def _summary_line(label: str, res: dict) -> str:
     )
 
 
+def _comparison_line(name: str, results: dict, best: str | None) -> str | None:
+    """``siren(...): +0.42 dB vs blend, -1.10 dB vs the best classical model (rbf)`` (PSNR over all
+    test lights), or None when no baseline was scored."""
+    mine = results["model"]["all"]["psnr"]
+    if mine is None:
+        return None
+    parts = []
+    if "blend" in results and results["blend"]["all"]["psnr"] is not None:
+        parts.append(f"{mine - results['blend']['all']['psnr']:+.2f} dB vs blend")
+    if best is not None and best != "blend":
+        parts.append(f"{mine - results[best]['all']['psnr']:+.2f} dB vs the best classical model ({best})")
+    elif best == "blend":
+        parts.append("blend is the best classical model")
+    return f"{name}: {', '.join(parts)}" if parts else None
+
+
 @click.command("train")
 @click.argument("data", required=False, metavar="DATA")
 @click.option("--recipe", metavar="NAME", help="A named recipe (relightzoo recipes lists them): model, plugins, lights and training settings; options given explicitly win.")
@@ -304,8 +322,13 @@ def _evaluate(result, dataset, split, device, *, quiet: bool) -> dict:
         which = "held-out" if split.held_out else "training"
         console.print(f"{which} lights ({len(split.test)}; {len(split.in_cap)} inside the training cap):")
         res = evaluation["results"]
-        console.print(_summary_line(doc.get("method_name", "model"), res["model"]))
-        if "blend" in res:
-            console.print(_summary_line("blend (baseline)", res["blend"]))
+        name = doc.get("method_name", "model")
+        for key, scores in res.items():
+            console.print(_summary_line(name if key == "model" else f"{key} (baseline)", scores), highlight=False)
+        for key, reason in evaluation.get("skipped", {}).items():
+            console.print(f"{key} skipped: {reason}", highlight=False, markup=False)
+        comparison = _comparison_line(name, res, evaluation.get("best_baseline"))
+        if comparison:
+            console.print(comparison, highlight=False)
         console.print(f"wrote {result.out_dir / 'eval' / 'results.json'}")
     return {k: {g: v[g] for g in ("all", "in_cap")} | {"render_ms": v["render_ms"]} for k, v in evaluation["results"].items()}
