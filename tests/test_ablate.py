@@ -30,6 +30,7 @@ CELLS = [
     "siren_direction_relu_xu5-0.77_s0",
 ]
 BLEND = "blend_xu5-0.77"
+BASELINE_ROWS = [BLEND, "ptm_xu5-0.77", "hsh_xu5-0.77", "rbf_xu5-0.77"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,6 +63,16 @@ def test_grid_writes_every_cell_and_the_blend_row(run: tuple[Path, str]) -> None
     doc = json.loads((out / "results.json").read_text())
     assert [c["name"] for c in doc["cells"]] == CELLS
     assert [b["name"] for b in doc["blend"]] == [BLEND] and doc["missing"] == []
+    # the classical fits beside blend: five training lights are too few for ptm (6) and hsh (9)
+    bases = {b["name"]: b for b in doc["baselines"]}
+    assert list(bases) == BASELINE_ROWS
+    assert bases["ptm_xu5-0.77"]["status"] == "skipped"
+    assert bases["ptm_xu5-0.77"]["error"] == "model 'ptm' needs at least 6 training lights, got 5"
+    assert bases["hsh_xu5-0.77"]["error"] == "model 'hsh' of order 2 needs at least 9 training lights, got 5"
+    rbf = bases["rbf_xu5-0.77"]
+    assert rbf["status"] == "done" and rbf["eval"]["all"]["count"] == 11 and rbf["train_s"] > 0
+    assert rbf["delta_vs_blend"]["all"] == pytest.approx(rbf["eval"]["all"]["psnr"] - doc["blend"][0]["eval"]["all"]["psnr"])
+    top = max((doc["blend"][0], rbf), key=lambda b: b["eval"]["all"]["psnr"])
     assert doc["grid"]["encoders"] == ["raw", "direction"] and doc["grid"]["training"]["steps"] == 20
     blend = doc["blend"][0]
     assert blend["model"] == "blend" and blend["params"] == 0 and blend["status"] == "done"
@@ -74,6 +85,8 @@ def test_grid_writes_every_cell_and_the_blend_row(run: tuple[Path, str]) -> None
         assert np.isfinite([ev["all"]["psnr"], ev["in_cap"]["psnr"], ev["all"]["ssim"], cell["train_psnr"]]).all()
         assert cell["delta_vs_blend"]["all"] == pytest.approx(ev["all"]["psnr"] - blend["eval"]["all"]["psnr"])
         assert cell["delta_vs_blend"]["in_cap"] == pytest.approx(ev["in_cap"]["psnr"] - blend["eval"]["in_cap"]["psnr"])
+        assert cell["best_baseline"] == top["model"]
+        assert cell["delta_vs_best_baseline"]["all"] == pytest.approx(ev["all"]["psnr"] - top["eval"]["all"]["psnr"])
         assert cell["params"] > 0 and cell["train_s"] > 0 and cell["eval_s"] > 0
         assert (out / cell["checkpoint"]).is_file()
         assert len((out / cell["metrics"]).read_text().splitlines()) == 20  # logged every step of 20
@@ -88,21 +101,28 @@ def test_csv_and_markdown_hold_one_row_per_cell(run: tuple[Path, str]) -> None:
     doc = json.loads((out / "results.json").read_text())
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["name"] for r in rows] == [BLEND, *CELLS]
-    assert [r["kind"] for r in rows] == ["blend"] + ["cell"] * 4
-    for row, cell in zip(rows[1:], doc["cells"]):
+    assert [r["name"] for r in rows] == [*BASELINE_ROWS, *CELLS]
+    assert [r["kind"] for r in rows] == ["blend", "baseline", "baseline", "baseline"] + ["cell"] * 4
+    assert rows[1]["status"] == "skipped" and rows[1]["error"].startswith("model 'ptm' needs at least 6")
+    for row, cell in zip(rows[4:], doc["cells"]):
         assert float(row["psnr_all"]) == pytest.approx(cell["eval"]["all"]["psnr"])
         assert float(row["delta_psnr_in_cap"]) == pytest.approx(cell["delta_vs_blend"]["in_cap"])
+        assert float(row["delta_psnr_best_baseline_all"]) == pytest.approx(cell["delta_vs_best_baseline"]["all"])
+        assert row["best_baseline"] == cell["best_baseline"]
     md = (out / "results.md").read_text()
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| model | encoder | activation | PSNR all | PSNR in-cap |")
-    assert len(table) == 1 + 5
+    assert "| Δ best classical all |" in table[0]
+    assert len(table) == 1 + 8
     assert table[1].startswith("| blend (baseline) | – | – |")
+    assert table[2].startswith("| ptm (baseline) | – | – | skipped: model 'ptm' needs at least 6 training lights, got 5 |")
+    assert table[4].startswith("| rbf (baseline) | – | – |")
     cell = doc["cells"][3]
-    assert "| siren | direction | relu | " in table[5]
-    assert f"{cell['delta_vs_blend']['all']:+.2f}" in table[5]
-    assert f"{cell['params']:,}" in table[5]
-    best = max([doc["blend"][0]] + doc["cells"], key=lambda c: c["eval"]["all"]["psnr"])
+    assert "| siren | direction | relu | " in table[8]
+    assert f"{cell['delta_vs_blend']['all']:+.2f}" in table[8]
+    assert f"{cell['delta_vs_best_baseline']['all']:+.2f} ({cell['best_baseline']})" in table[8]
+    assert f"{cell['params']:,}" in table[8]
+    best = max([doc["blend"][0], doc["baselines"][3]] + doc["cells"], key=lambda c: c["eval"]["all"]["psnr"])
     assert md.count("**") == 2 and f"**{best['eval']['all']['psnr']:.2f}**" in md
 
 
@@ -111,8 +131,8 @@ def test_contact_sheet_and_loss_curves_are_pngs(run: tuple[Path, str]) -> None:
     with Image.open(out / "contact_sheet.png") as sheet:
         assert sheet.format == "PNG"
         sheet.load()
-    # 6 columns (truth, blend, 4 cells) of 12 px images upscaled 10x, 4 rows of lights
-    assert 6 * 120 < sheet.width < 6 * 140
+    # 7 columns (truth, blend, rbf, 4 cells; ptm and hsh were skipped) of 12 px images upscaled 10x, 4 rows of lights
+    assert 7 * 120 < sheet.width < 7 * 140
     assert 4 * 120 < sheet.height < 4 * 120 + 400
     with Image.open(out / "loss_curves.png") as plot:
         assert plot.format == "PNG" and plot.size[0] >= 960 and plot.size[1] >= 540
@@ -196,8 +216,25 @@ def test_models_without_encoder_appear_once_per_rule() -> None:
     names = [c.name for c in grid.cells()]
     assert grid.lights == ("xu5:0.77", "uniform:10", "list:0,3,7")
     assert [n for n in names if n.startswith("blend")] == ["blend_xu5-0.77", "blend_uniform-10", "blend_list-0-3-7"]
-    assert len(names) == 3 * (1 + 2 * 1 * 2)
-    assert names[:3] == ["blend_xu5-0.77", "siren_raw_sine_xu5-0.77_s0", "siren_raw_sine_xu5-0.77_s1"]
+    assert len(names) == 3 * (4 + 2 * 1 * 2)  # per rule: 4 baseline rows, 2 encoders x 2 seeds
+    assert names[:6] == ["blend_xu5-0.77", "ptm_xu5-0.77", "hsh_xu5-0.77", "rbf_xu5-0.77",
+                         "siren_raw_sine_xu5-0.77_s0", "siren_raw_sine_xu5-0.77_s1"]
+
+
+def test_a_classical_baseline_named_with_arguments_that_change_it_gets_its_own_cells() -> None:
+    from relightzoo.ablate import BASELINES
+    from relightzoo.evaluate import BASELINES as EVALUATED
+
+    assert BASELINES == EVALUATED == ("blend", "ptm", "hsh", "rbf")  # every report carries the same baselines
+    plain = build_grid("demo", models="siren,hsh,rbf", encoders="raw", activations="sine", lights="uniform:20", seeds=[0])
+    assert [c.name for c in plain.cells()] == ["blend_uniform-20", "ptm_uniform-20", "hsh_uniform-20", "rbf_uniform-20",
+                                               "siren_raw_sine_uniform-20_s0"]
+    variant = build_grid("demo", models="hsh,rbf", encoders="raw", activations="sine", lights="uniform:20", seeds=[0],
+                         model_args={"order": 3})
+    cells = variant.cells()
+    assert [c.name for c in cells][4:] == ["hsh_uniform-20_s0"]
+    assert variant.spec(cells[4])["model"] == {"name": "hsh", "args": {"order": 3}}
+    assert variant.spec(cells[2])["model"] == {"name": "hsh", "args": {"order": 2}}  # the baseline row keeps its defaults
 
 
 # --------------------------------------------------------------------------------------
@@ -317,22 +354,24 @@ def test_python_api_runs_a_grid_with_the_default_device(data: Path, tmp_path: Pa
     dataset = load_dataset(data)
     claim_results_dir(tmp_path / "api", grid)
     records = run_grid(grid, tmp_path / "api", dataset, check_rules(grid, dataset.lights))
-    assert [r["status"] for r in records.values()] == ["done", "done"]
+    assert [r["status"] for r in records.values()] == ["done", "skipped", "skipped", "done", "done"]  # blend, ptm, hsh, rbf, siren
 
 
 def test_a_model_with_nothing_to_train_is_reported_as_such_and_named_once(data: Path, tmp_path: Path) -> None:
     from relightzoo.ablate.report import _column_lines
 
     out = tmp_path / "closed-form"
-    args = ["ablate", str(data), "--models", "siren,ptm", "--encoders", "direction", "--activations", "sine",
-            "--model-arg", "hidden_features=8", "--steps", "3", "--out", str(out)]
+    # rbf with PCA planes differs from its baseline row, so it gets a cell of its own
+    args = ["ablate", str(data), "--models", "siren,rbf", "--encoders", "direction", "--activations", "sine",
+            "--model-arg", "hidden_features=8", "--model-arg", "planes=4", "--steps", "3", "--out", str(out)]
     res = CliRunner().invoke(main, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     text = (out / "results.md").read_text()
-    assert "ptm: nothing to train (fitted when given the training images)" in text
-    assert "ptm: 3 steps" not in text and "siren: 3 steps at batch 4096" in text
+    assert "rbf: nothing to train (fitted when given the training images)" in text
+    assert "rbf: 3 steps" not in text and "siren: 3 steps at batch 4096" in text
     rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["cells"] if not r.get("baseline")}
-    assert _column_lines(rows["ptm"], True, False, False) == ["ptm"]  # the contact sheet's heading
+    assert rows["rbf"]["spec"]["model"]["args"]["planes"] == 4
+    assert _column_lines(rows["rbf"], True, False, False) == ["rbf"]  # the contact sheet's heading
     assert _column_lines(rows["siren"], True, False, False) == ["siren", "direction", "sine"]
 
 

@@ -147,3 +147,21 @@ def test_the_python_api_trains_a_recipe(data: Path, tmp_path: Path, tiny_recipe)
     ds = rz.load_dataset(data)
     result = train(ds, recipe.lights, recipe.spec(), **recipe.settings(), recipe=recipe.name, out_dir=tmp_path / "api", progress=False)
     assert result.step == 4 and result.config["recipe"] == "tiny-test" and result.config["training"]["lr"] == 2e-3
+
+
+def test_ablate_takes_its_grid_defaults_from_a_recipe(data: Path, tmp_path: Path, tiny_recipe):
+    out = tmp_path / "grid"
+    res = CliRunner().invoke(
+        main, ["ablate", str(data), "--recipe", "tiny-test", "--encoders", "raw,direction", "--out", str(out)], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    assert res.stderr.splitlines()[0] == "--encoders raw,direction overrides recipe 'tiny-test' (encoder direction)"
+    grid = json.loads((out / "grid.json").read_text())
+    assert grid["recipe"] == "tiny-test" and grid["models"] == ["siren"] and grid["lights"] == ["uniform:8"]
+    assert grid["training"] == {"steps": 4, "batch_size": 64, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 1}
+    assert grid["model_args"] == {"hidden_layers": 1, "hidden_features": 16}
+    doc = json.loads((out / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == ["siren_raw_sine_uniform-8_s0", "siren_direction_sine_uniform-8_s0"]
+    for cell in doc["cells"]:
+        config = read_config(out / cell["checkpoint"])
+        assert config["recipe"] == "tiny-test" and config["training"]["warmup_steps"] == 1 and config["step"] == 4

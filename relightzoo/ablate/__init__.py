@@ -14,7 +14,7 @@ The public API::
 
 from __future__ import annotations
 
-from .grid import BASELINE, GRID_FILE, Cell, Grid, GridError, build_grid, cell_name, check_rules, claim_results_dir, parse_list
+from .grid import BASELINE, BASELINES, GRID_FILE, Cell, Grid, GridError, build_grid, cell_name, check_rules, claim_results_dir, parse_list
 from .report import (
     CONTACT_SHEET,
     LOSS_CURVES,
@@ -29,6 +29,7 @@ from .runner import CELLS, RESULT, cell_dir, read_result, run_cell, run_grid, wo
 
 __all__ = [
     "BASELINE",
+    "BASELINES",
     "CELLS",
     "CONTACT_SHEET",
     "GRID_FILE",

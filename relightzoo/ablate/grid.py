@@ -9,9 +9,12 @@ against the dataset.
 
 Cells (:meth:`Grid.cells`): every model that uses an encoder and an activation
 (:attr:`relightzoo.zoo.PluginInfo.uses`) gets one cell per encoder x activation x rule x
-seed; a model that uses neither gets one per rule x seed. The ``blend`` baseline is one
-extra cell per rule (it has no randomness), so every table has it; naming ``blend`` in
-``models`` adds nothing beyond that row. A cell's name joins its parts with ``_`` (plugin
+seed; a model that uses neither gets one per rule x seed. The classical baselines
+(:data:`BASELINES`: ``blend``, ``ptm``, ``hsh``, ``rbf``, each with its default arguments)
+are one extra cell each per rule (they have no randomness), so every table has them; a fit
+that needs more training lights than a rule gives is recorded as skipped. Naming a baseline
+in ``models`` adds nothing beyond its row unless the grid's ``--model-arg`` changes it (``hsh``
+with ``order=3``): it then gets its own cells like any model. A cell's name joins its parts with ``_`` (plugin
 names never hold one: the registry turns underscores into dashes), for example
 ``siren_scaled-spherical_sine_xu5-0.77_s0`` and ``blend_xu5-0.77``.
 
@@ -33,6 +36,7 @@ from ..errors import LightsError, OutputError, PluginError, RelightzooError
 
 __all__ = [
     "BASELINE",
+    "BASELINES",
     "Cell",
     "Grid",
     "GridError",
@@ -49,7 +53,11 @@ GRID_FILE = "grid.json"
 """The grid definition, stored in the results folder so a rerun resumes only the same grid."""
 
 BASELINE = "blend"
-"""The model every table carries as its baseline row, one per light rule."""
+"""The baseline every cell's PSNR difference (``delta_vs_blend``) is taken against."""
+
+BASELINES = ("blend", "ptm", "hsh", "rbf")
+"""The classical baselines every table carries as rows, one each per light rule (the same as
+:data:`relightzoo.evaluate.BASELINES`, kept here so that listing cells imports no torch)."""
 
 
 class GridError(RelightzooError):
@@ -134,6 +142,7 @@ class Grid:
     batch_size: int | None = None
     lr: float | None = None
     schedule: str | None = None
+    warmup_steps: int | None = None
     encoder_args: dict[str, Any] = field(default_factory=dict)
     activation_args: dict[str, Any] = field(default_factory=dict)
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -141,15 +150,18 @@ class Grid:
     dataset: dict[str, Any] = field(default_factory=dict)
     """A fingerprint of the dataset (light count and image size), so a folder whose content
     changed is not mistaken for the one a results folder was made from."""
+    recipe: str | None = None
+    """The recipe the grid's defaults came from (``ablate --recipe``), recorded in every cell."""
 
     # -- cells --------------------------------------------------------------------------
     def cells(self) -> list[Cell]:
-        """Every cell in run order: per rule, the blend baseline first, then the grid."""
+        """Every cell in run order: per rule, the baselines first, then the grid."""
         out: list[Cell] = []
         for rule in self.lights:
-            out.append(Cell(cell_name(BASELINE, None, None, rule, None), BASELINE, None, None, rule, 0, baseline=True))
+            for base in BASELINES:
+                out.append(Cell(cell_name(base, None, None, rule, None), base, None, None, rule, 0, baseline=True))
             for model in self.models:
-                if model == BASELINE:
+                if model in BASELINES and not self.args_for("model", model):
                     continue
                 uses = self.uses.get(model, ("encoder", "activation"))
                 encoders = self.encoders if "encoder" in uses else (None,)
@@ -198,12 +210,13 @@ class Grid:
             "activations": list(self.activations),
             "lights": list(self.lights),
             "seeds": list(self.seeds),
-            "training": {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule},
+            "training": {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule}
+            | ({"warmup_steps": self.warmup_steps} if self.warmup_steps is not None else {}),
             "encoder_args": dict(self.encoder_args),
             "activation_args": dict(self.activation_args),
             "model_args": dict(self.model_args),
             "uses": {k: list(v) for k, v in self.uses.items()},
-        }
+        } | ({"recipe": self.recipe} if self.recipe is not None else {})
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Grid":
@@ -219,11 +232,13 @@ class Grid:
             batch_size=_optional(int, tr.get("batch_size")),
             lr=_optional(float, tr.get("lr")),
             schedule=tr.get("schedule"),
+            warmup_steps=_optional(int, tr.get("warmup_steps")),
             encoder_args=dict(d.get("encoder_args") or {}),
             activation_args=dict(d.get("activation_args") or {}),
             model_args=dict(d.get("model_args") or {}),
             uses={k: tuple(v) for k, v in (d.get("uses") or {}).items()},
             dataset=dict(d.get("dataset") or {}),
+            recipe=d.get("recipe"),
         )
 
 
@@ -311,6 +326,8 @@ def build_grid(
     activation_args: Mapping[str, Any] | None = None,
     model_args: Mapping[str, Any] | None = None,
     dataset: Mapping[str, Any] | None = None,
+    warmup_steps: int | None = None,
+    recipe: str | None = None,
 ) -> Grid:
     """Check the grid's axes and names and return it with canonical plugin names.
 
@@ -368,11 +385,13 @@ def build_grid(
         batch_size=_optional(int, batch_size),
         lr=_optional(float, lr),
         schedule=schedule,
+        warmup_steps=_optional(int, warmup_steps),
         encoder_args=enc_args,
         activation_args=act_args,
         model_args=mod_args,
         uses=uses,
         dataset=dict(dataset or {}),
+        recipe=recipe,
     )
     names = [c.name for c in grid.cells()]
     clash = sorted({n for n in names if names.count(n) > 1})
@@ -432,6 +451,7 @@ _LABELS = {
     "encoder_args": "--encoder-arg",
     "activation_args": "--activation-arg",
     "model_args": "--model-arg",
+    "recipe": "--recipe",
 }
 
 

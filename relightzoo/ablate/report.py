@@ -1,12 +1,14 @@
 """The outputs of an ablation: results.json/.csv, a markdown table, one contact sheet, one plot.
 
 :func:`results_document` gathers the grid and every cell's record (with its PSNR
-difference to the blend baseline of the same training lights) into the ``results.json``
-document; :func:`write_reports` writes it and everything drawn from it:
+difference to the blend baseline and to the best classical baseline of the same training
+lights) into the ``results.json`` document; :func:`write_reports` writes it and everything
+drawn from it:
 
-- ``results.csv``: one flat row per cell and per blend row;
-- ``results.md``: a markdown table, one row per cell, the blend baseline of each light rule
-  first, the best PSNR of each rule in bold;
+- ``results.csv``: one flat row per cell and per baseline row;
+- ``results.md``: a markdown table, one row per cell, the classical baselines of each light
+  rule first (blend, ptm, hsh, rbf; a fit with too few training lights says so), the best
+  PSNR of each rule in bold;
 - ``contact_sheet.png``: the ground truth and every cell (blend included) at the same few
   test lights (held out by every rule), one row per light, each render with its PSNR;
 - ``loss_curves.png``: the training loss of every trained cell from its ``metrics.jsonl``,
@@ -27,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from ..atomic import atomic_path, write_text_atomic
 from ..metrics import PSNR_CAP
-from .grid import Grid
+from .grid import BASELINE, Grid
 
 __all__ = [
     "RESULTS_JSON",
@@ -55,6 +57,7 @@ CSV_COLUMNS = (
     "name", "kind", "model", "encoder", "activation", "lights", "seed", "status",
     "psnr_all", "psnr_in_cap", "ssim_all", "ssim_in_cap", "train_psnr",
     "delta_psnr_all", "delta_psnr_in_cap", "train_s", "eval_s", "params", "steps", "loss", "error",
+    "delta_psnr_best_baseline_all", "best_baseline",
 )
 """Columns of ``results.csv``, in order."""
 
@@ -73,11 +76,25 @@ def _delta(a: float | None, b: float | None) -> float | None:
 
 def results_document(grid: Grid, records: dict[str, dict], dataset, splits: dict[str, Any]) -> dict[str, Any]:
     """The ``results.json`` document: the grid, the dataset and splits, every cell's record
-    (``cells``, with ``delta_vs_blend``) and the blend rows (``blend``), and the names of
-    cells without a result (``missing``)."""
+    (``cells``, with ``delta_vs_blend``, and ``delta_vs_best_baseline`` against the classical
+    baseline of the same rule with the highest PSNR over all test lights, named in
+    ``best_baseline``), the blend rows (``blend``), every baseline row (``baselines``: blend,
+    ptm, hsh, rbf, the fits with their ``delta_vs_blend``), and the names of cells without a
+    result (``missing``)."""
     from .. import __version__
 
-    blend = {r["lights"]: r for r in records.values() if r.get("baseline")}
+    baseline_rows = [records[c.name] for c in grid.cells() if c.baseline and c.name in records]
+    blend = {r["lights"]: r for r in baseline_rows if r["model"] == BASELINE}
+    best: dict[str, dict] = {}
+    for r in baseline_rows:
+        p = _score(r, "all")
+        if r.get("status") == "done" and p is not None and p > (_score(best.get(r["lights"], {}), "all") or -math.inf):
+            best[r["lights"]] = r
+
+    def deltas(record: dict, base: dict) -> dict[str, float | None]:
+        return {g: _delta(_score(record, g), _score(base, g)) for g in ("all", "in_cap")}
+
+    baselines = [r if r["model"] == BASELINE else {**r, "delta_vs_blend": deltas(r, blend.get(r["lights"]) or {})} for r in baseline_rows]
     cells, missing = [], []
     for cell in grid.cells():
         record = records.get(cell.name)
@@ -86,13 +103,13 @@ def results_document(grid: Grid, records: dict[str, dict], dataset, splits: dict
             continue
         if cell.baseline:
             continue
-        base = blend.get(cell.lights) or {}
+        top = best.get(cell.lights) or {}
         cells.append(
             {
                 **record,
-                "delta_vs_blend": {
-                    g: _delta(_score(record, g), _score(base, g)) for g in ("all", "in_cap")
-                },
+                "delta_vs_blend": deltas(record, blend.get(cell.lights) or {}),
+                "delta_vs_best_baseline": deltas(record, top),
+                "best_baseline": top.get("model"),
             }
         )
     return {
@@ -110,29 +127,33 @@ def results_document(grid: Grid, records: dict[str, dict], dataset, splits: dict
             for rule, s in splits.items()
         },
         "cells": cells,
-        "blend": [records[c.name] for c in grid.cells() if c.baseline and c.name in records],
+        "blend": [r for r in baseline_rows if r["model"] == BASELINE],
+        "baselines": baselines,
         "missing": missing,
     }
 
 
 def _rows_in_order(doc: dict) -> list[dict]:
-    """Blend row first for each rule, then that rule's cells, rules in grid order."""
+    """The baseline rows first for each rule (blend, ptm, hsh, rbf), then that rule's cells,
+    rules in grid order."""
     rows = []
     for rule in doc["grid"]["lights"]:
-        rows += [r for r in doc["blend"] if r["lights"] == rule]
+        rows += [r for r in doc.get("baselines", doc["blend"]) if r["lights"] == rule]
         rows += [r for r in doc["cells"] if r["lights"] == rule]
     return rows
 
 
 def csv_rows(doc: dict) -> list[dict[str, Any]]:
-    """Flat rows (:data:`CSV_COLUMNS`) of a results document: blend rows and cells."""
+    """Flat rows (:data:`CSV_COLUMNS`) of a results document: baseline rows (kind ``blend``
+    or ``baseline``) and cells."""
     out = []
     for r in _rows_in_order(doc):
         delta = r.get("delta_vs_blend") or {}
+        is_blend = r.get("baseline") and r["model"] == BASELINE
         out.append(
             {
                 "name": r["name"],
-                "kind": "blend" if r.get("baseline") else "cell",
+                "kind": ("blend" if is_blend else "baseline") if r.get("baseline") else "cell",
                 "model": r["model"],
                 "encoder": r.get("encoder") or "",
                 "activation": r.get("activation") or "",
@@ -144,14 +165,16 @@ def csv_rows(doc: dict) -> list[dict[str, Any]]:
                 "ssim_all": _score(r, "all", "ssim"),
                 "ssim_in_cap": _score(r, "in_cap", "ssim"),
                 "train_psnr": r.get("train_psnr"),
-                "delta_psnr_all": 0.0 if r.get("baseline") and r.get("status") == "done" else delta.get("all"),
-                "delta_psnr_in_cap": 0.0 if r.get("baseline") and r.get("status") == "done" else delta.get("in_cap"),
+                "delta_psnr_all": 0.0 if is_blend and r.get("status") == "done" else delta.get("all"),
+                "delta_psnr_in_cap": 0.0 if is_blend and r.get("status") == "done" else delta.get("in_cap"),
                 "train_s": r.get("train_s"),
                 "eval_s": r.get("eval_s"),
                 "params": r.get("params"),
                 "steps": r.get("steps"),
                 "loss": r.get("loss"),
                 "error": r.get("error") or "",
+                "delta_psnr_best_baseline_all": (r.get("delta_vs_best_baseline") or {}).get("all"),
+                "best_baseline": r.get("best_baseline") or "",
             }
         )
     return out
@@ -223,13 +246,16 @@ def markdown_table(doc: dict) -> str:
         "",
         "PSNR in dB and SSIM over all test lights and the in-cap ones; train PSNR is over the training lights "
         "(exact: the renders equal the captured images); Δ blend is the PSNR difference to the blend baseline "
-        "with the same training lights; time is training + evaluation in seconds.",
+        "with the same training lights, Δ best classical the difference to the best of the classical baselines "
+        "(blend, ptm, hsh, rbf) with those lights; time is training (for a closed-form fit: fitting) + evaluation in seconds.",
         "",
     ]
     head = (["lights"] if multi_rule else []) + ["model", "encoder", "activation"] + (["seed"] if multi_seed else [])
-    head += ["PSNR all", "PSNR in-cap", "SSIM all", "SSIM in-cap", "train PSNR", "Δ blend all", "Δ blend in-cap", "time (s)", "params"]
+    numbers = ["PSNR all", "PSNR in-cap", "SSIM all", "SSIM in-cap", "train PSNR", "Δ blend all", "Δ blend in-cap",
+               "Δ best classical all", "time (s)", "params"]
+    head += numbers
     lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "|".join("---" if i < len(head) - 9 else "---:" for i in range(len(head))) + "|")
+    lines.append("|" + "|".join("---" if i < len(head) - len(numbers) else "---:" for i in range(len(head))) + "|")
     best: dict[str, float] = {}
     for r in _rows_in_order(doc):
         p = _score(r, "all")
@@ -245,9 +271,12 @@ def markdown_table(doc: dict) -> str:
         if multi_seed:
             cells.append("–" if base else str(r["seed"]))
         if r.get("status") != "done":
-            cells += [f"failed: {r.get('error', '')}".replace("|", "/")] + [""] * 8
+            what = "skipped" if r.get("status") == "skipped" else "failed"
+            cells += [f"{what}: {r.get('error', '')}".replace("|", "/")] + [""] * (len(numbers) - 1)
         else:
             delta = r.get("delta_vs_blend") or {}
+            top = r.get("delta_vs_best_baseline") or {}
+            is_blend = base and r["model"] == BASELINE
             p_all = _f(_score(r, "all"))
             if _score(r, "all") == best.get(r["lights"]):
                 p_all = f"**{p_all}**"
@@ -257,8 +286,9 @@ def markdown_table(doc: dict) -> str:
                 _f(_score(r, "all", "ssim"), 4),
                 _f(_score(r, "in_cap", "ssim"), 4),
                 "exact" if (r.get("train_psnr") or 0) >= PSNR_CAP else _f(r.get("train_psnr")),
-                "0" if base else _f(delta.get("all"), sign=True),
-                "0" if base else _f(delta.get("in_cap"), sign=True),
+                "0" if is_blend else _f(delta.get("all"), sign=True),
+                "0" if is_blend else _f(delta.get("in_cap"), sign=True),
+                "–" if base else f"{_f(top.get('all'), sign=True)} ({r.get('best_baseline') or '–'})",
                 f"{_secs(r.get('train_s'))} + {_secs(r.get('eval_s'))}",
                 f"{r.get('params', 0):,}",
             ]

@@ -1,8 +1,10 @@
 """``relightzoo ablate``: train and score a grid of encoders x activations on one dataset.
 
 The grid is every model x encoder x activation x light rule x seed (a model that uses no
-encoder or activation, such as blend, once per rule), with the blend baseline as a row for
-each light rule. Each cell trains into ``OUT/cells/<name>/`` and is scored with the
+encoder or activation, such as blend, once per rule), with the classical baselines (blend and
+the RTI fits ptm, hsh, rbf) as rows for each light rule. ``--recipe NAME`` takes the grid's
+defaults from a recipe (its model, encoder, activation, lights, settings and arguments);
+options given beside it win, each with a one-line note on stderr. Each cell trains into ``OUT/cells/<name>/`` and is scored with the
 held-out-light protocol; the command shows a live table, then writes ``results.json``,
 ``results.csv``, ``results.md``, ``contact_sheet.png`` and ``loss_curves.png`` into OUT.
 Everything the grid names is checked before anything trains. Running the same command
@@ -17,10 +19,14 @@ from typing import Any
 
 import click
 
+from rich.markup import escape
+
+from ..ablate.grid import BASELINE
 from ..lights import RULE_HELP
 
 from ..train.settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS
 from .params import COUNT, LEARNING_RATE, MAX_SEED, POSITIVE_FLOAT, STEPS, FiniteFloatRange, IntList
+from .train_cmd import _explicit
 
 __all__ = ["ablate", "DEFAULT_LIGHTS"]
 
@@ -64,7 +70,7 @@ class _Display:
 
     def event(self, kind: str, cell, record: dict | None) -> None:
         self.state[cell.name] = (kind, record)
-        if record is not None and cell.baseline and record.get("status") == "done":
+        if record is not None and cell.baseline and cell.model == BASELINE and record.get("status") == "done":
             self.blend[cell.lights] = record["eval"]["all"]["psnr"]
         if kind in ("skip", "done"):
             self.progress.advance(self.task)
@@ -72,11 +78,13 @@ class _Display:
             self.console.print(f"{'kept' if kind == 'skip' else 'done'} {cell.name}: {self._summary(cell, record)}")
 
     def _summary(self, cell, record: dict | None) -> str:
+        if record is not None and record.get("status") == "skipped":
+            return f"[dim]skipped: {escape(str(record.get('error')))}"
         if record is None or record.get("status") != "done":
-            return f"[red]failed: {(record or {}).get('error')}"
+            return f"[red]failed: {escape(str((record or {}).get('error')))}"
         p = record["eval"]["all"]["psnr"]
         base = self.blend.get(cell.lights)
-        vs = "" if cell.baseline or base is None else f", {p - base:+.2f} dB vs blend"
+        vs = "" if cell.model == BASELINE or base is None else f", {p - base:+.2f} dB vs blend"
         return f"PSNR {p:.2f} dB (in cap {_fmt(record['eval']['in_cap']['psnr'])}){vs}, {record['wall_s']:.0f} s"
 
     def table(self):
@@ -93,11 +101,12 @@ class _Display:
                     table.add_row(cell.name.replace("_", " "), "[dim]running", "", "", "")
                 continue
             if record.get("status") != "done":
-                table.add_row(cell.name.replace("_", " "), "[red]failed", "", "", "")
+                what = "[dim]skipped" if record.get("status") == "skipped" else "[red]failed"
+                table.add_row(cell.name.replace("_", " "), what, "", "", "")
                 continue
             p = record["eval"]["all"]["psnr"]
             base = self.blend.get(cell.lights)
-            delta = "" if cell.baseline or base is None else _fmt(p - base, sign=True)
+            delta = "" if cell.model == BASELINE or base is None else _fmt(p - base, sign=True)
             table.add_row(
                 cell.name.replace("_", " ") + (" [dim](earlier)" if kind == "skip" else ""),
                 _fmt(p),
@@ -113,6 +122,33 @@ class _Display:
         return Group(self.table(), self.progress.get_renderable())
 
 
+_GRID_OPTIONS = {"model": "models", "encoder": "encoders", "activation": "activations", "lights": "lights",
+                 "steps": "steps", "batch_size": "batch_size", "lr": "lr", "schedule": "schedule"}
+"""A recipe's options -> the ablate parameters that hold them (the axes take a list)."""
+
+
+def _apply_recipe(ctx: click.Context, params: dict[str, Any]) -> str:
+    """Fill the grid options the user left out from ``--recipe``; one line on stderr for each
+    explicit option that overrides the recipe. Returns the recipe's name."""
+    from ..console import console
+    from ..recipes import get_recipe, merge_recipe
+
+    recipe = get_recipe(params["recipe"])
+    given = {key: params[opt] for key, opt in _GRID_OPTIONS.items() if _explicit(ctx, opt)}
+    given.update({k: params[k] for k in ("model_args", "encoder_args", "activation_args") if params[k]})
+    flags = {key: "--" + opt.replace("_", "-") for key, opt in _GRID_OPTIONS.items()}
+    options, notes = merge_recipe(recipe, given, flags=flags)
+    for note in notes:
+        console.print(note, highlight=False, markup=False)
+    for key, opt in _GRID_OPTIONS.items():
+        if options[key] is not None:
+            params[opt] = options[key]
+    params["warmup_steps"] = options["warmup_steps"]
+    for key in ("model_args", "encoder_args", "activation_args"):
+        params[key] = options[key]
+    return recipe.name
+
+
 def _data_id(data: str) -> str:
     """A dataset's identity in grid.json: a folder as its absolute path, a scene by name."""
     path = Path(data)
@@ -121,6 +157,7 @@ def _data_id(data: str) -> str:
 
 @click.command("ablate")
 @click.argument("data", metavar="DATA")
+@click.option("--recipe", metavar="NAME", help="Take the grid's defaults from a named recipe (relightzoo recipes); options given explicitly win.")
 @click.option("--encoders", default="scaled-spherical", show_default=True, metavar="E1,E2", help="Encoders to compare, comma-separated.")
 @click.option("--activations", default="sine", show_default=True, metavar="A1,A2", help="Activations to compare, comma-separated.")
 @click.option("--models", default="siren", show_default=True, metavar="M1,M2", help="Models; one that uses no encoder/activation runs once per rule.")
@@ -180,7 +217,12 @@ def ablate(ctx: click.Context, **params: Any) -> None:
     from ..zoo.args import parse_kv
     from ..ablate import build_grid, check_rules, claim_results_dir, results_document, run_grid, write_reports
 
+    params["encoder_args"] = parse_kv(params.pop("encoder_arg"), option="--encoder-arg")
+    params["activation_args"] = parse_kv(params.pop("activation_arg"), option="--activation-arg")
+    params["model_args"] = parse_kv(params.pop("model_arg"), option="--model-arg")
+
     quiet = params["json_"]
+    recipe = _apply_recipe(ctx, params) if params["recipe"] else None
     grid = build_grid(
         _data_id(params["data"]),
         models=params["models"],
@@ -192,9 +234,11 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         batch_size=params["batch_size"],
         lr=params["lr"],
         schedule=params["schedule"],
-        encoder_args=parse_kv(params["encoder_arg"], option="--encoder-arg"),
-        activation_args=parse_kv(params["activation_arg"], option="--activation-arg"),
-        model_args=parse_kv(params["model_arg"], option="--model-arg"),
+        encoder_args=params["encoder_args"],
+        activation_args=params["activation_args"],
+        model_args=params["model_args"],
+        warmup_steps=params.get("warmup_steps"),
+        recipe=recipe,
     )
     if params["ray"] is None:
         device = local_device = str(resolve_device(params["device"]))
@@ -217,7 +261,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         trained = sum(not c.baseline for c in cells)
         console.print(
             f"{'resuming ' if resuming else ''}ablation on {dataset.source} ({dataset.width}x{dataset.height}, "
-            f"{len(dataset)} lights): {trained} cells + {len(cells) - trained} blend row(s), {f'{grid.steps} steps each' if grid.steps else 'each model with its own training defaults'}, "
+            f"{len(dataset)} lights): {trained} cells + {len(cells) - trained} baseline row(s), {f'{grid.steps} steps each' if grid.steps else 'each model with its own training defaults'}, "
             f"{jobs} at a time on {device}{' (Ray tasks)' if pool is not None else ''} -> {out}"
         )
     display = _Display(grid, quiet=quiet)
@@ -235,7 +279,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         return
     if not display.live_mode:
         console.print(display.table())
-    failed = [r["name"] for r in records.values() if r.get("status") != "done"]
+    failed = [r["name"] for r in records.values() if r.get("status") not in ("done", "skipped")]
     if failed:
         console.print(f"[yellow]{len(failed)} cell(s) failed: {', '.join(failed)} (see results.md for why)")
     console.print("wrote " + ", ".join(str(p) for p in paths.values()))
