@@ -161,16 +161,17 @@ def test_the_pages_light_basis_is_the_models(viewer, view_runs, name, kwargs):
     np.testing.assert_allclose(js, basis.factors(torch.as_tensor(dirs)).numpy(), atol=2e-6, rtol=1e-5)
 
 
-def test_a_dataset_through_hsh_is_relit_in_the_page(view_runs, browser):
+@pytest.mark.parametrize("query, how", [("", ""), ("?weights=texture", ", weights in a texture")])
+def test_a_dataset_through_hsh_is_relit_in_the_page(view_runs, browser, query, how):
     state = build_state(str(view_runs["data"]))  # DATA: hsh fitted to every capture
     with ViewerServer(state, 0) as server:
         page = browser.new_page()
-        page.goto(server.url)
+        page.goto(server.url + query)  # weights as uniforms (the usual path), or in a texture (many planes)
         page.evaluate("window.relightzoo.ready")
         light = torch.tensor([-0.4, 0.2, math.sqrt(0.8)])
         page.evaluate(f"window.relightzoo.setLight({light[0]}, {light[1]}, {light[2]})")
         _assert_frame_is_render(page, state, 0, light)
-        assert "in-page WebGL: hsh, 9 planes, 20 x 12" in page.inner_text("#views")
+        assert f"in-page WebGL: hsh, 9 planes{how}, 20 x 12" in page.inner_text("#views")
         page.close()
 
 

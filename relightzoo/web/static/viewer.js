@@ -187,7 +187,9 @@ class WebGLView {
     };
     const prog = gl.createProgram();
     gl.attachShader(prog, compile(gl.VERTEX_SHADER, VERTEX));
-    this.uniformWeights = 3 * L + 16 <= gl.getParameter(gl.MAX_FRAGMENT_UNIFORM_VECTORS);
+    // ?weights=texture takes the texture path whatever the limit (the tests check both paths)
+    const forceTexture = new URLSearchParams(location.search).get("weights") === "texture";
+    this.uniformWeights = !forceTexture && 3 * L + 16 <= gl.getParameter(gl.MAX_FRAGMENT_UNIFORM_VECTORS);
     gl.attachShader(prog, compile(gl.FRAGMENT_SHADER, fragmentSource(L, h, this.uniformWeights)));
     gl.linkProgram(prog);
     if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(prog));
@@ -277,7 +279,10 @@ class WebGLView {
     return rgb;
   }
 
-  status() { return `in-page WebGL: ${this.basis.kind}, ${this.basis.terms} planes, ${this.slot.width} x ${this.slot.height}`; }
+  status() {
+    const how = this.uniformWeights ? "" : ", weights in a texture";
+    return `in-page WebGL: ${this.basis.kind}, ${this.basis.terms} planes${how}, ${this.slot.width} x ${this.slot.height}`;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
