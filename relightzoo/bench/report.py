@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-__all__ = ["machine_line", "cells_table", "envmap_table", "rss_line", "format_ratio"]
+__all__ = ["machine_line", "cells_table", "envmap_table", "frames_table", "rss_line", "format_ratio"]
 
 
 def format_ratio(r: float | None) -> str:
@@ -68,6 +68,21 @@ def envmap_table(rows: list[dict]) -> Table:
     for r in rows:
         t.add_row(str(r["k"]), str(r["k_used"]), f"{r['size']}x{r['size']}", f"{r['seconds']:.2f}",
                   f"{r['ms_per_light']:.1f}", format_ratio(r["vs_single_renders"]))
+    return t
+
+
+def frames_table(frames: dict) -> Table:
+    """One row per model: its frame time at a new light, beside the budget and the plain path."""
+    t = Table(
+        title=f"frame time at a new light, {frames['size']}x{frames['size']} (each model fitted "
+        f"{frames['fit_steps']} steps on demo, {frames['fit_lights']})"
+    )
+    t.add_column("model")
+    for col in ("ms / frame", f"<= {frames['budget_ms']:g} ms", "plain ms", "cache speed-up"):
+        t.add_column(col, justify="right")
+    for r in frames["models"]:
+        ok = "[green]yes[/]" if r["under_budget"] else "[red]no[/]"
+        t.add_row(r["name"], f"{r['ms']:.1f}", ok, f"{r['plain_ms']:.1f}", format_ratio(r["vs_plain"]))
     return t
 
 

@@ -99,6 +99,11 @@ class PeriodicLayer(nn.Linear):
             return _PeriodicInPlace.apply(z, self.fn == "cos")
         return z.sin_() if self.fn == "sin" else z.cos_()
 
+    def activate(self, linear: torch.Tensor) -> torch.Tensor:
+        """The layer's output from ``W x + b`` (no gradient; ``linear`` is overwritten)."""
+        linear.mul_(self.omega)
+        return linear.sin_() if self.fn == "sin" else linear.cos_()
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, omega={self.omega:g}, fn={self.fn}"
 
@@ -162,6 +167,10 @@ class DenseLayer(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(F.linear(x, self.weight, self.bias))
 
+    def activate(self, linear: torch.Tensor) -> torch.Tensor:
+        """The layer's output from ``W x + b``."""
+        return self.act(linear)
+
 
 class ReluLayer(nn.Linear):
     """``relu(W x + b)``, computed in place on the matrix product's output."""
@@ -169,6 +178,10 @@ class ReluLayer(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = torch.addmm(self.bias, x, self.weight.t()) if x.dim() == 2 else F.linear(x, self.weight, self.bias)
         return torch.relu_(z)
+
+    def activate(self, linear: torch.Tensor) -> torch.Tensor:
+        """The layer's output from ``W x + b`` (``linear`` is overwritten)."""
+        return torch.relu_(linear)
 
 
 class ReluBackbone(Backbone):

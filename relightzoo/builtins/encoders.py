@@ -28,6 +28,8 @@ __all__ = ["RawEncoder", "ScaledSphericalEncoder", "FourierEncoder", "DirectionE
 class RawEncoder(Encoder):
     """(x, y, phi, theta): pixel coordinates and the light's polar and azimuth angles."""
 
+    separable = True  # pixel features and light features side by side
+
     def __init__(self) -> None:
         super().__init__()
         self.out_features = 4
@@ -38,6 +40,8 @@ class RawEncoder(Encoder):
 
 class ScaledSphericalEncoder(Encoder):
     """(x, y, phi / phi_divisor, theta / theta_divisor), the thesis's input scaling."""
+
+    separable = True  # pixel features and light features side by side
 
     def __init__(self, phi_divisor: float = 10.0, theta_divisor: float = 100.0) -> None:
         super().__init__()
@@ -64,6 +68,8 @@ class DirectionEncoder(Encoder):
     with 0.1 it reaches 19.4 and 28.1 dB.
     """
 
+    separable = True  # pixel features and light features side by side
+
     def __init__(self, light_scale: float = 0.1) -> None:
         super().__init__()
         if not math.isfinite(light_scale) or light_scale <= 0:
@@ -85,6 +91,8 @@ class FourierEncoder(Encoder):
     0 features passes its raw coordinates through. ``include_input`` also appends the raw
     (x, y, lx, ly, lz). The matrices are buffers, so they are saved in checkpoints.
     """
+
+    separable = True  # pixel features and light features side by side
 
     def __init__(
         self,

@@ -45,6 +45,7 @@ from torch import nn
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
 from relightzoo.zoo import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, create_activation, hookimpl
+from relightzoo.zoo.frame_cache import FRAME_CACHE_BYTES, FrameCache, tensor_key
 
 __all__ = ["LowRankModel", "PIXEL_BASES", "LIGHT_ENCODINGS", "real_harmonics", "register_models"]
 
@@ -146,6 +147,7 @@ class LowRankModel(CoordinateModel):
         data_init: bool = True,
     ) -> None:
         super().__init__()
+        self._frames = FrameCache()
         name = "model 'low-rank'"
         if rank < 1:
             raise PluginError(f"{name}: rank must be at least 1, got {rank}")
@@ -305,14 +307,37 @@ class LowRankModel(CoordinateModel):
         return next(self.parameters()).device
 
     def _pixel_chunks(self, height: int, width: int, chunk: int | None):
-        """``(rows slice, U [n, R, 3])`` over the image, ``chunk`` pixels (whole rows) at a time
-        (default :data:`~relightzoo.zoo.DEFAULT_RENDER_CHUNK`)."""
+        """``(rows slice, U [n, 3, R])`` over the image, ``chunk`` pixels (whole rows) at a time
+        (default :data:`~relightzoo.zoo.DEFAULT_RENDER_CHUNK`), laid out so that a frame is one
+        matrix product with ``V [R, L]``. U does not depend on the light:
+        when the whole image's U fits in :data:`~relightzoo.zoo.frame_cache.FRAME_CACHE_BYTES`
+        it is computed once per size and reused by later frames."""
         device = self._device()
         chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
         rows_per_chunk = max(1, chunk // max(width, 1))
+        whole = None
+        if height * width * self.components * 3 * 4 <= FRAME_CACHE_BYTES:
+            key = (height, width) + tensor_key(*self.parameters(), *self.buffers())
+            whole = self._frames.get(key, lambda: self._pixel_factors_rows(height, width, 0, height, rows_per_chunk))
         for r0 in range(0, height, rows_per_chunk):
             r1 = min(height, r0 + rows_per_chunk)
-            yield slice(r0, r1), self.pixel_factors(pixel_grid(height, width, device=device, rows=slice(r0, r1)))
+            if whole is not None:
+                yield slice(r0, r1), whole[r0 * width : r1 * width]
+            else:
+                yield slice(r0, r1), self._pixel_factors_ncr(pixel_grid(height, width, device=device, rows=slice(r0, r1)))
+
+    def _pixel_factors_ncr(self, pixels: torch.Tensor) -> torch.Tensor:
+        """U of ``pixels`` as a contiguous ``[n, 3, R]`` tensor."""
+        return self.pixel_factors(pixels).permute(0, 2, 1).contiguous()
+
+    def _pixel_factors_rows(self, height: int, width: int, r0: int, r1: int, rows_per_chunk: int) -> torch.Tensor:
+        """U of rows ``r0:r1`` as one ``[n, 3, R]`` tensor, evaluated ``rows_per_chunk`` rows at a time."""
+        device = self._device()
+        parts = [
+            self._pixel_factors_ncr(pixel_grid(height, width, device=device, rows=slice(a, min(r1, a + rows_per_chunk))))
+            for a in range(r0, r1, rows_per_chunk)
+        ]
+        return torch.cat(parts, 0)
 
     @torch.no_grad()
     def render_linear(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
@@ -321,7 +346,7 @@ class LowRankModel(CoordinateModel):
         v = self.light_factors(lights)  # [L, R]
         out = torch.empty(len(lights), height, width, 3)
         for rows, u in self._pixel_chunks(height, width, chunk):
-            img = torch.einsum("nkc,lk->lnc", u, v)
+            img = v @ u.reshape(-1, u.shape[-1]).T  # [L, n * 3]
             out[:, rows] = img.float().reshape(len(lights), rows.stop - rows.start, width, 3).cpu()
         return out
 
@@ -351,7 +376,7 @@ class LowRankModel(CoordinateModel):
         s = torch.einsum("jk,jc->kc", self.light_factors(dirs).double(), weights.double()).float()  # [R, 3]
         out = torch.empty(height, width, 3)
         for rows, u in self._pixel_chunks(height, width, chunk):
-            out[rows] = torch.einsum("nkc,kc->nc", u, s).float().reshape(rows.stop - rows.start, width, 3).cpu()
+            out[rows] = (u * s.T).sum(-1).float().reshape(rows.stop - rows.start, width, 3).cpu()
         return out
 
 

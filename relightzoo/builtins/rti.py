@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from relightzoo.errors import PluginError, TooFewLightsError
 from relightzoo.zoo import RelightModel, hookimpl
+from relightzoo.zoo.frame_cache import FrameCache, tensor_key
 
 from .lowrank import real_harmonics
 
@@ -109,6 +110,7 @@ class LightBasisModel(RelightModel):
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("coefficients", torch.zeros(0, 3, 0, 0))
+        self._frames = FrameCache()
 
     # -- the basis ---------------------------------------------------------------------------
     @property
@@ -173,12 +175,20 @@ class LightBasisModel(RelightModel):
                             align_corners=False, antialias=shrink)
         return out.reshape(b, 3, height, width)
 
+    def pixel_planes(self, height: int, width: int) -> torch.Tensor:
+        """The planes as one ``[height * width * 3, B]`` matrix, so a frame is one matrix-vector
+        product. Light-independent: kept across frames of one size (:mod:`relightzoo.zoo.frame_cache`)."""
+        key = (int(height), int(width)) + tensor_key(self.coefficients)
+        b = self.coefficients.shape[0]
+        return self._frames.get(key, lambda: self.planes(height, width).permute(2, 3, 1, 0).reshape(-1, b).contiguous())
+
     @torch.no_grad()
     def render_linear(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Unclamped images ``[L, H, W, 3]`` (``sum_b C_b f_b``) for ``lights [L, 3]``, on the CPU."""
-        basis = self._light_basis(lights)
-        planes = self.planes(int(height), int(width))
-        return torch.einsum("lb,bchw->lhwc", basis, planes).float().cpu()
+        basis = self._light_basis(lights)  # [L, B]
+        height, width = int(height), int(width)
+        images = basis @ self.pixel_planes(height, width).T  # [L, H * W * 3]
+        return images.reshape(len(basis), height, width, 3).float().cpu()
 
     @torch.no_grad()
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:

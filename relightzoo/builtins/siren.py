@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
-from relightzoo.zoo import Backbone, CoordinateModel, Encoder, hookimpl
+from relightzoo.zoo import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, hookimpl
+from relightzoo.zoo.frame_cache import FRAME_CACHE_BYTES, FrameCache, frame_cache_enabled, tensor_key
 
 __all__ = ["SirenModel", "register_models"]
 
@@ -46,10 +48,61 @@ class SirenModel(CoordinateModel):
         head = nn.Linear(hidden_features, 3)
         activation.init_head(head)
         self.net = nn.Sequential(*layers, head)
+        self._frames = FrameCache(maxsize=1)
 
     def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:
         """RGB ``[N, 3]`` in [-1, 1] (not clamped while training) for ``pixels [N, 2]``, ``lights [N, 3]``."""
         return self.net(self.encoder(pixels, lights))
+
+    # -- rendering frames: the pixel half of the first layer, once per size ------------------
+    def _splits_first_layer(self, height: int, width: int) -> bool:
+        first = self.net[0]
+        return (
+            frame_cache_enabled()
+            and getattr(self.encoder, "separable", False)
+            and isinstance(first, nn.Linear)
+            and callable(getattr(first, "activate", None))
+            and height * width * self.hidden_features * 4 <= FRAME_CACHE_BYTES
+        )
+
+    def _pixel_part(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(W f(P, l0) + b [H*W, hidden], f(p0, l0) [1, F], p0 [1, 2])`` at the reference light
+        ``l0`` = the zenith, kept across frames of one size."""
+        first = self.net[0]
+        state = list(self.encoder.parameters()) + list(self.encoder.buffers()) + [first.weight, first.bias]
+        key = (height, width) + tensor_key(*state)
+
+        def compute():
+            device = first.weight.device
+            pix = pixel_grid(height, width, device=device)
+            zenith = torch.tensor([0.0, 0.0, 1.0], device=device)
+            feats = self.encoder(pix, zenith.expand(len(pix), 3))
+            return torch.nn.functional.linear(feats, first.weight, first.bias), feats[:1].clone(), pix[:1].clone()
+
+        return self._frames.get(key, compute)
+
+    @torch.no_grad()
+    def render_rows(
+        self, lights: torch.Tensor, height: int, width: int, r0: int, r1: int, *, chunk: int | None = None
+    ) -> torch.Tensor:
+        """As :meth:`CoordinateModel.render_rows`; with a separable encoder the first layer's
+        pixel part ``W g(p) + b`` is computed once per size and each frame adds its light part
+        ``W (h(l) - h(l0))``, so a frame skips the encoder and the first matrix multiply."""
+        if not self._splits_first_layer(height, width):
+            return super().render_rows(lights, height, width, r0, r1, chunk=chunk)
+        first, rest = self.net[0], self.net[1:]
+        base, f0, p0 = self._pixel_part(height, width)
+        chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
+        lights = torch.as_tensor(lights, dtype=torch.float32, device=base.device).reshape(-1, 3)
+        out = torch.empty(len(lights), r1 - r0, width, 3)
+        rows_per_chunk = max(1, chunk // max(width, 1))
+        for li, light in enumerate(lights):
+            shift = (self.encoder(p0, light[None]) - f0) @ first.weight.T  # [1, hidden]: the light's part
+            for a in range(r0, r1, rows_per_chunk):
+                b = min(r1, a + rows_per_chunk)
+                rgb = rest(first.activate(base[a * width : b * width] + shift))
+                out[li, a - r0 : b - r0] = ((rgb.float() + 1.0) * 0.5).clamp(0.0, 1.0).reshape(b - a, width, 3).cpu()
+        return out
 
 
 @hookimpl

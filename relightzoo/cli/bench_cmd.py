@@ -27,7 +27,10 @@ def _names(value: str) -> list[str]:
 @click.option("--threads", type=click.IntRange(1, 4096), default=None, help="torch intra-op threads [default: torch's choice].")
 @click.option("--envmap-k", "envmap_k", type=IntList(1, 1 << 20), default=None, metavar="K1,K2", help="Also time environment-map relighting of the default siren at SIZE for these K (e.g. 64,256,1024).")
 @click.option("--rss-size", type=click.IntRange(16, 65536), default=None, metavar="N", help="Also measure the peak RSS of 'relightzoo relight --size NxN' of the default siren in a fresh process (CPU).")
-@click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size, not the encoder x activation grid.")
+@click.option("--frames", "frames", is_flag=False, flag_value="all", default=None, metavar="[M1,M2]",
+              help="Also time one SIZE x SIZE frame at a new light for every registered model (or these), "
+              "each fitted briefly on the demo scene, with and without its frame cache.")
+@click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size / --frames, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
     encoders: str,
@@ -40,6 +43,7 @@ def bench(
     threads: int | None,
     envmap_k: list[int],
     rss_size: int | None,
+    frames: str | None,
     skip_grid: bool,
     json_: bool,
 ) -> None:
@@ -49,6 +53,7 @@ def bench(
     relightzoo bench                                    # default siren, sine/cosine/relu
     relightzoo bench --encoders raw,fourier --activations sine --json
     relightzoo bench --skip-grid --envmap-k 64,256,1024 --rss-size 4096
+    relightzoo bench --skip-grid --frames                # every model's 256 x 256 frame time
     """
     import torch
 
@@ -70,8 +75,15 @@ def bench(
         device=device,
         threads=threads,
     )
-    if skip_grid and not (envmap_k or rss_size):
-        raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2 or --rss-size N")
+    if skip_grid and not (envmap_k or rss_size or frames):
+        raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2, --rss-size N or --frames")
+    frame_models = None if frames in (None, "all") else _names(frames)
+    if frame_models is not None:
+        from ..zoo.factory import registry
+
+        unknown = [registry("model").unknown_message(n) for n in frame_models if n not in registry("model")]
+        if unknown:
+            raise PluginError("; ".join(unknown))
     check_names(settings.encoders, settings.activations)  # every unknown name, before any timing
     if threads:
         torch.set_num_threads(threads)
@@ -99,6 +111,15 @@ def bench(
         doc["envmap"] = envmap_timings(envmap_k, size, device=dev)
     if rss_size:
         doc["render_rss"] = render_peak_rss(rss_size)
+    if frames:
+        from ..bench.frames import frame_timings
+
+        with make_progress(transient=True, disable=json_) as bar:
+            task = bar.add_task("frames", total=None)
+            doc["frames"] = frame_timings(
+                frame_models, size=size, repeats=repeats, warmup=max(1, min(warmup, 2)), device=dev,
+                on_model=lambda name: bar.update(task, description=f"fitting {name}"),
+            )
 
     if json_:
         print_json(doc)
@@ -116,3 +137,13 @@ def bench(
         console.print(envmap_table(doc["envmap"]))
     if doc.get("render_rss"):
         console.print(rss_line(doc["render_rss"]), soft_wrap=True)
+    if doc.get("frames"):
+        from ..bench.report import frames_table
+
+        console.print(frames_table(doc["frames"]))
+        under = doc["frames"]["under_budget"]
+        console.print(
+            f"under {doc['frames']['budget_ms']:g} ms a frame: {', '.join(under) if under else 'none'}. plain: the same "
+            "render with frame caches off (relightzoo.zoo.frame_cache); speed-up = plain / cached, same rounds.",
+            soft_wrap=True,
+        )

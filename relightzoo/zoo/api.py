@@ -25,9 +25,15 @@ class Encoder(nn.Module):
 
     Subclasses set ``self.out_features`` in ``__init__`` so a model can size its first layer
     before calling the encoder.
+
+    ``separable = True`` promises that the features are a pixel-only part plus a light-only
+    part (``f(p, l) = g(p) + h(l)``, as any concatenation of pixel and light features is):
+    a model may then compute the pixel part of its first layer once per image size and add
+    the light's part per frame (:mod:`relightzoo.zoo.frame_cache`). Leave it False otherwise.
     """
 
     out_features: int
+    separable: bool = False
 
     def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
