@@ -132,7 +132,7 @@ def test_bench_frames_times_models_from_the_registry() -> None:
     doc = frame_timings(["ptm", "siren"], size=32, repeats=1, warmup=1)
     assert [r["name"] for r in doc["models"]] == ["ptm", "siren"]
     for r in doc["models"]:
-        assert r["ms"] > 0 and r["plain_ms"] > 0 and r["vs_plain"] > 0 and len(r["all_ms"]) == 1
+        assert r["ms"] > 0 and r["plain_ms"] > 0 and r["cached"] and r["vs_plain"] > 0 and len(r["all_ms"]) == 1
         assert r["under_budget"] == (r["ms"] <= doc["budget_ms"])
     assert doc["under_budget"] == [r["name"] for r in doc["models"] if r["under_budget"]]
     res = CliRunner().invoke(main, ["bench", "--skip-grid", "--frames", "ptm,sirn", "--json"])
@@ -144,3 +144,4 @@ def test_bench_frames_command_prints_the_table() -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert [r["name"] for r in doc["frames"]["models"]] == ["blend"] and doc["frames"]["size"] == 32
+    assert doc["frames"]["models"][0]["cached"] is False and doc["frames"]["models"][0]["vs_plain"] is None

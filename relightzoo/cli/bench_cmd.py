@@ -79,6 +79,7 @@ def bench(
         raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2, --rss-size N or --frames")
     frame_models = None if frames in (None, "all") else _names(frames)
     if frame_models is not None:
+        from ..errors import PluginError
         from ..zoo.factory import registry
 
         unknown = [registry("model").unknown_message(n) for n in frame_models if n not in registry("model")]
