@@ -44,9 +44,10 @@ def cells_table(doc: dict) -> Table:
         roof = format_ratio(tr["vs_roofline"])
         if target is not None and tr["vs_roofline"] is not None:
             roof = f"[{'green' if tr['vs_roofline'] >= target else 'red'}]{roof}[/]"
+        kernel = c.get("kernel", "plain")
         t.add_row(
             c["encoder"],
-            c["activation"],
+            c["activation"] + ("" if kernel == "plain" else f" ({kernel})"),
             f"{tr['samples_per_s']['ours']:,.0f}",
             roof,
             format_ratio(tr["vs_peer"]),

@@ -30,6 +30,8 @@ def _names(value: str) -> list[str]:
 @click.option("--frames", "frames", is_flag=False, flag_value="all", default=None, metavar="[M1,M2]",
               help="Also time one SIZE x SIZE frame at a new light for every registered model (or these), "
               "each fitted briefly on the demo scene, with and without its frame cache.")
+@click.option("--periodic", default="plain", show_default=True, metavar="K1,K2",
+              help="Periodic kernels to measure sine and cosine with: plain, compiled (torch.compile of sin and cos in one pass).")
 @click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size / --frames, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
@@ -44,6 +46,7 @@ def bench(
     envmap_k: list[int],
     rss_size: int | None,
     frames: str | None,
+    periodic: str,
     skip_grid: bool,
     json_: bool,
 ) -> None:
@@ -74,7 +77,13 @@ def bench(
         warmup=warmup,
         device=device,
         threads=threads,
+        periodic=_names(periodic),
     )
+    from ..builtins.activations import PERIODIC_KERNELS
+
+    bad = [k for k in settings.periodic if k not in PERIODIC_KERNELS]
+    if bad or not settings.periodic:
+        raise click.BadParameter(f"{periodic!r}: choose from {', '.join(PERIODIC_KERNELS)}", param_hint="--periodic")
     if skip_grid and not (envmap_k or rss_size or frames):
         raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2, --rss-size N or --frames")
     frame_models = None if frames in (None, "all") else _names(frames)
@@ -131,7 +140,8 @@ def bench(
         console.print(
             "train/s: training samples/s; MP/s: render megapixels/s at SIZE; MiB: training step's peak memory "
             f"growth ({doc['cells'][0]['memory']['method']}). /roof: ours / the same GEMMs alone (memory: / their "
-            "buffers; targets: sine >= 0.75, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch.",
+            "buffers; targets: sine, cosine, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch. "
+            "(compiled): sin and cos in one torch.compile'd pass (--periodic).",
             soft_wrap=True,
         )
     if doc.get("envmap"):
