@@ -103,3 +103,20 @@ def test_every_error_is_a_relightzoo_error(tmp_path: Path, monkeypatch: pytest.M
         write_bytes_atomic(tmp_path / "a", b"1")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_logging_is_one_line_saying_the_checkpoint_is_kept(tmp_path: Path) -> None:
+    from relightzoo.train.loop import _append_line
+
+    class FullDisk:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def flush(self) -> None:  # pragma: no cover - write fails first
+            pass
+
+    latest = tmp_path / "latest.safetensors"
+    with pytest.raises(OutputError) as err:
+        _append_line(FullDisk(), "{}", tmp_path / "metrics.jsonl", latest, 40)
+    msg = str(err.value)
+    assert "\n" not in msg and "metrics.jsonl: the disk is full" in msg and f"{latest} (step 40) is kept" in msg

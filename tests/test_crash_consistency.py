@@ -115,9 +115,9 @@ def reference(dataset, tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_run_writes_through_the_atomic_writer(reference) -> None:
     _, writes = reference
-    # config.json, then (state, latest[, best]) at steps 2, 4, 6, then config.json again
-    assert writes[0] == "config.json" and writes[-1] == "config.json"
-    saves = writes[1:-1]
+    # a new metrics.jsonl and config.json, then (state, latest[, best]) at steps 2, 4, 6, then config.json again
+    assert writes[:2] == ["metrics.jsonl", "config.json"] and writes[-1] == "config.json"
+    saves = writes[2:-1]
     assert saves[:3] == ["latest.state.safetensors", "latest.safetensors", "best.safetensors"]
     assert saves.count("latest.state.safetensors") == STEPS // EVERY == saves.count("latest.safetensors")
 
@@ -154,7 +154,7 @@ def test_a_kill_at_every_write_boundary_resumes_exactly(dataset, reference, tmp_
 
 def test_the_resume_says_which_checkpoint_it_rewrote(dataset, reference, tmp_path: Path, capsys) -> None:
     _, writes = reference
-    n = writes.index("latest.safetensors", 3)  # killed right after the second state write, before latest
+    n = writes.index("latest.safetensors", writes.index("latest.safetensors") + 1)  # right after the second state write
     out = tmp_path / "run"
     with pytest.MonkeyPatch.context() as mp:
         _kill_at(mp, n, "after-rename")

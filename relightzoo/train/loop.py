@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
-from ..atomic import write_json_atomic, write_text_atomic
+from ..atomic import output_error, write_json_atomic, write_text_atomic
 from ..console import console, make_progress
 from ..errors import CheckpointError, TrainingError
 from ..lights import LightSplit, select_lights
@@ -339,6 +339,17 @@ def _write_json(path: Path, obj: Any) -> None:
     write_json_atomic(path, obj, default=str)
 
 
+def _append_line(log, line: str, path: Path, latest: Path, good_step: int | None) -> None:
+    """Append one line to the open log ``path``; a full disk (or another write error) is one
+    line saying that the last checkpoint is kept, not an ``OSError`` traceback."""
+    try:
+        log.write(line + "\n")
+        log.flush()
+    except OSError as exc:
+        kept = f"{latest} (step {good_step}) is kept" if good_step is not None else "no checkpoint was saved yet"
+        raise output_error(exc, path, kept=kept) from None
+
+
 def _trim_metrics(path: Path, step: int) -> None:
     """Drop log lines past ``step`` (written after the checkpoint a resume starts from)."""
     if not path.exists():
@@ -582,7 +593,7 @@ def _fit(
         if world.is_main:
             _trim_metrics(metrics_path, step)
     elif world.is_main:
-        metrics_path.write_text("")
+        write_text_atomic(metrics_path, "")
     if sched is not None:
         sched.step_update(num_updates=step)
     if world.is_main:
@@ -679,8 +690,7 @@ def _fit(
                             "elapsed": round(elapsed_before + now - t_start, 4),
                             "samples_per_s": round(samples_per_s, 1),
                         }
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
+                        _append_line(log, json.dumps(record), metrics_path, latest, last_good_step)
                         history.append(record)
                         if writer is not None:
                             for key in ("loss", "psnr", "lr", "samples_per_s"):
