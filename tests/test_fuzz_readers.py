@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
+from relightzoo import __version__
 from relightzoo.errors import RelightzooError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -237,11 +238,11 @@ def test_fuzz_png(scratch: Path, data: bytes) -> None:
 def _valid_config() -> dict:
     return {
         "format_version": 1,
-        "relightzoo_version": "0.1.0",
+        "relightzoo_version": __version__,
         "step": 4,
         "spec": {"model": {"name": "siren", "args": {"hidden_features": 4, "hidden_layers": 1}},
                  "encoder": {"name": "raw", "args": {}}, "activation": {"name": "sine", "args": {}},
-                 "plugins": {"siren": "relightzoo 0.1.0"}},
+                 "plugins": {"siren": f"relightzoo {__version__}"}},
         "dataset": {"source": "/nowhere", "height": 4, "width": 4, "lights": [[0.0, 0.0, 1.0]],
                     "split": {"rule": "all", "train": [0], "test": [0], "cap": 0.5, "in_cap": [0], "held_out": False}},
         "training": {"steps": 4, "batch_size": 8, "lr": 0.001, "seed": 0, "schedule": "none"},

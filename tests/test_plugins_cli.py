@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import types
 
@@ -50,8 +51,8 @@ def test_the_gabor_plugin_is_installed_and_listed(installed_plugins):
     installed_plugins("gabor")
     items = json.loads(_run("--json", "--kind", "activation", "ga*").stdout)
     assert [(i["name"], i["package"], i["version"]) for i in items] == [
-        ("gabor", "relightzoo-gabor", "0.1.0"),
-        ("gaussian", "relightzoo-gabor", "0.1.0"),
+        ("gabor", "relightzoo-gabor", importlib.metadata.version("relightzoo-gabor")),
+        ("gaussian", "relightzoo-gabor", importlib.metadata.version("relightzoo-gabor")),
     ]
     assert items[0]["defaults"] == {"omega_0": 20.0, "sigma_0": 10.0}
 

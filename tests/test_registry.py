@@ -351,3 +351,29 @@ def test_build_from_spec_names_a_missing_plugin_and_its_package():
     )
     with pytest.raises(PluginError, match="model spec is malformed"):
         build_from_spec({"model": "siren"})
+
+
+# -- the suite and installed plugins ------------------------------------------------------------
+
+
+def test_installed_entry_points_are_not_loaded_under_test(monkeypatch):
+    """tests/conftest.py sets TESTING_FLAG, so an installed third-party plugin cannot change
+    what the suite sees; without the flag the same entry point is loaded."""
+    import importlib.metadata
+    import sys
+
+    from relightzoo.zoo.manager import TESTING_FLAG
+
+    stray = FakeEntryPoint("stray", _plugin_module("register_models", "stray-model"), package="relightzoo-stray")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [stray] if kw.get("group") == "relightzoo" else [])
+    assert getattr(sys, TESTING_FLAG) is True
+    assert "stray-model" not in build_manager(blocked=[]).registries["model"] and not stray.loaded
+    monkeypatch.setattr(sys, TESTING_FLAG, False)
+    assert "stray-model" in build_manager(blocked=[]).registries["model"] and stray.loaded
+
+
+def test_the_suite_does_not_hard_code_the_package_version():
+    from pathlib import Path
+
+    offenders = [p.name for p in sorted(Path(__file__).parent.glob("test_*.py")) if f'"{__version__}"' in p.read_text()]
+    assert offenders == []
