@@ -4,8 +4,6 @@ loop's image-model path), saves, reloads in a fresh process and renders the same
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from conftest import make_olat_folder
+from conftest import make_olat_folder, render_in_fresh_process
 from relightzoo.cli import main
 from relightzoo.data import load_dataset
 from relightzoo.errors import PluginError
@@ -99,17 +97,7 @@ def test_trains_through_cli_reloads_in_fresh_process_and_resumes(data: Path, tmp
     assert float((moved > 1e-7).float().mean()) > 0.5 and float(moved.max()) <= 4 * 1e-3 * 1.05, (
         float((moved > 1e-7).float().mean()), float(moved.max()))
 
-    script = (
-        "import sys, torch; from safetensors.torch import save_file; from relightzoo.train import load_checkpoint\n"
-        "torch.set_num_threads(1)  # as here: the same kernels give the same bits\n"
-        "m, _ = load_checkpoint(sys.argv[1])\n"
-        "save_file({'img': m.render(torch.tensor([[0.2, 0.1, 0.97], [-0.5, 0.3, 0.81]]), 16, 16)}, sys.argv[2])\n"
-    )
-    out = tmp_path / "render.safetensors"
-    proc = subprocess.run([sys.executable, "-c", script, str(run / "latest.safetensors"), str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert torch.equal(load_file(str(out))["img"], here)
+    assert torch.equal(render_in_fresh_process(run / "latest.safetensors", lights.tolist(), 16, 16, tmp_path), here)
 
     # resuming 4 -> 6 steps gives the weights of an uninterrupted 6-step run
     res = CliRunner().invoke(main, ["train", "--resume", str(run), "--steps", "6", "--no-eval"], catch_exceptions=False)
