@@ -7,9 +7,9 @@ public API (``relightzoo.zoo``, ``relightzoo.lights``, ``relightzoo.data.coords`
 
 from __future__ import annotations
 
-from . import activations, blend, encoders, learned_blend, lowrank, neural_rti, rbf, rti, siren
+from . import activations, blend, encoders, latent_siren, learned_blend, lowrank, neural_rti, rbf, rti, siren
 
 __all__ = ["BUILTIN_PLUGINS"]
 
-BUILTIN_PLUGINS = (encoders, activations, siren, blend, learned_blend, lowrank, rti, rbf, neural_rti)
+BUILTIN_PLUGINS = (encoders, activations, siren, blend, learned_blend, lowrank, rti, rbf, neural_rti, latent_siren)
 """The built-in plugin modules, in registration order."""

@@ -1,0 +1,172 @@
+"""A coordinate network with a learned latent per pixel beside it: SIREN whose every layer
+also reads a table of per-pixel values.
+
+A plain SIREN of (pixel, light) has to spend its weights on two jobs at once: the image's
+spatial detail (texture, edges, which pixel is which material) and how each pixel responds
+to the light. On a dense capture it under-fits: held-out and training PSNR stay level, and
+the training images are not reproduced. Here a table of latents at the training resolution
+(``hidden_layers x hidden_features`` values per pixel, bilinearly interpolated between
+pixel centres, so any size renders) takes over the spatial job: the first layer reads the
+encoder's features as in ``siren``, and every later layer and the RGB head read their input
+plus the pixel's latent for that layer (a per-pixel shift of the layer's input, which the
+layer's weights turn into a shift of its pre-activation). The first layer keeps siren's
+input and initialisation, so the light's frequency is the encoder's, as in ``siren``. The network's weights are shared
+by every pixel, so what it learns about the light, the non-linear part (moving shadows,
+highlights), generalises to lights never captured. This is the idea of per-pixel latents
+beside an implicit network (e.g. the NRF family in RTI) on the zoo's own encoders and
+activation backbones, so every encoder and activation ablates here too.
+
+The latents start at zero (the model starts as the plain SIREN) and are stored divided by
+``latent_scale``: Adam moves every parameter by about the learning rate a step, so the
+latents move ``latent_scale`` times faster than the weights, as fast as they need to learn
+4096 pixels' worth of detail from a few thousand steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from relightzoo.errors import PluginError
+from relightzoo.zoo import Backbone, CoordinateModel, Encoder, hookimpl
+
+__all__ = ["LatentSirenModel", "register_models"]
+
+_NAME = "model 'latent-siren'"
+
+_CENTRE = 1e-3
+"""How close to a pixel centre (in pixels) a sample counts as on it: it then reads that
+pixel's latents alone instead of blending four."""
+
+
+class LatentSirenModel(CoordinateModel):
+    """siren (``hidden_layers`` activation layers of ``hidden_features`` over the encoder's
+    features, a linear RGB head) where every layer after the first and the head add a
+    per-pixel latent to their input."""
+
+    data_shaped_buffers = ("latents",)
+    """The latent table ``[H, W, hidden_layers, hidden_features]`` takes the training images' size."""
+
+    train_defaults = {"steps": 2000, "lr": 5e-4, "batch_size": 4096, "schedule": "cosine"}
+    """Adam at 5e-4 with a cosine decay over 2000 steps of 4096 samples (siren's settings; see
+    docs/ablation.md for what more steps buy)."""
+
+    def __init__(
+        self,
+        *,
+        encoder: Encoder,
+        activation: Backbone,
+        hidden_layers: int = 3,
+        hidden_features: int = 256,
+        latent_scale: float = 40.0,
+        height: int = 0,
+        width: int = 0,
+    ) -> None:
+        super().__init__()
+        if hidden_layers < 1:
+            raise PluginError(f"{_NAME}: hidden_layers must be at least 1, got {hidden_layers}")
+        if hidden_features < 1:
+            raise PluginError(f"{_NAME}: hidden_features must be at least 1, got {hidden_features}")
+        if not math.isfinite(latent_scale) or latent_scale <= 0:
+            raise PluginError(f"{_NAME}: latent_scale must be a positive number, got {latent_scale}")
+        if height < 0 or width < 0 or (height == 0) != (width == 0):
+            raise PluginError(
+                f"{_NAME}: height and width must both be positive (or both 0: from the training images), got {height} x {width}"
+            )
+        self.encoder = encoder
+        self.hidden_layers = int(hidden_layers)
+        self.hidden_features = int(hidden_features)
+        self.latent_scale = float(latent_scale)
+        layers = [activation.layer(encoder.out_features, self.hidden_features, first=True)]
+        layers += [activation.layer(self.hidden_features, self.hidden_features, first=False) for _ in range(self.hidden_layers - 1)]
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Linear(self.hidden_features, 3)
+        activation.init_head(self.head)
+        self.latents = nn.Parameter(torch.zeros(0, 0, self.hidden_layers, self.hidden_features))
+        if height:
+            self._make_latents(int(height), int(width))
+
+    # -- the latent table ---------------------------------------------------------------------
+    def _make_latents(self, height: int, width: int) -> None:
+        device = self.head.weight.device
+        self.latents = nn.Parameter(torch.zeros(height, width, self.hidden_layers, self.hidden_features, device=device))
+
+    @property
+    def latent_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the latent table; None before it is sized."""
+        return None if self.latents.shape[0] == 0 else (int(self.latents.shape[0]), int(self.latents.shape[1]))
+
+    @property
+    def needs_images(self) -> bool:  # type: ignore[override]
+        """The table reads the training images' size once (unless ``height``/``width`` gave it)."""
+        return self.latent_size is None
+
+    def attach_training_data(self, images: torch.Tensor, lights: torch.Tensor) -> None:
+        """Size the latent table to the training images ``[T, H, W, 3]`` (once; a sized model keeps its table)."""
+        if self.latent_size is not None:
+            return
+        images = torch.as_tensor(images)
+        if images.dim() != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
+            raise PluginError(f"{_NAME}: training images must be [T, H, W, 3] with T >= 1, got {list(images.shape)}")
+        self._make_latents(int(images.shape[1]), int(images.shape[2]))
+
+    def pixel_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The latents of pixels ``[N, 2]`` in [-1, 1]: ``[hidden_layers, N, hidden_features]``,
+        bilinear between pixel centres (exact at the training resolution's centres, clamped
+        at the border).
+
+        Samples that all sit on pixel centres (every training batch, a render at the table's
+        size) read one row each; otherwise the four neighbours' rows are summed with their
+        bilinear weights by one ``embedding_bag``. Either is several times faster on a CPU
+        than ``grid_sample``, whose backward into a many-channel table dominated a step.
+        """
+        if self.latent_size is None:
+            raise PluginError(
+                f"{_NAME} does not know its resolution: give height and width, train it, or load a checkpoint"
+            )
+        h, w, layers, feats = self.latents.shape
+        # pixel centres sit at (2 i + 1) / size - 1 (pixel_grid's convention, align_corners=False)
+        fx = ((pixels[:, 0].to(self.latents.dtype) + 1.0) * w - 1.0) * 0.5
+        fy = ((pixels[:, 1].to(self.latents.dtype) + 1.0) * h - 1.0) * 0.5
+        table = self.latents.reshape(h * w, layers * feats)
+        cx, cy = fx.round(), fy.round()
+        if bool(((fx - cx).abs().amax() < _CENTRE) & ((fy - cy).abs().amax() < _CENTRE)):
+            # every sample on a pixel centre (training, a render at the table's size): one row each
+            rows = cy.long().clamp(0, h - 1) * w + cx.long().clamp(0, w - 1)
+            return (table[rows].reshape(-1, layers, feats) * self.latent_scale).transpose(0, 1)
+        x0, y0 = fx.floor(), fy.floor()
+        tx, ty = fx - x0, fy - y0
+        x0, y0 = x0.long(), y0.long()
+        x1, y1 = (x0 + 1).clamp(0, w - 1), (y0 + 1).clamp(0, h - 1)
+        x0, y0 = x0.clamp(0, w - 1), y0.clamp(0, h - 1)
+        index = torch.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], -1)
+        weight = torch.stack([(1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty], -1)
+        sampled = F.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
+        return (sampled.reshape(-1, layers, feats) * self.latent_scale).transpose(0, 1)
+
+    # -- the network -------------------------------------------------------------------------
+    def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:
+        """RGB ``[N, 3]`` in [-1, 1] (not clamped while training) for ``pixels [N, 2]``, ``lights [N, 3]``."""
+        latents = self.pixel_latents(pixels)
+        h = self.layers[0](self.encoder(pixels, lights))
+        for layer, latent in zip(self.layers[1:], latents[:-1]):
+            h = layer(h + latent)
+        return self.head(h + latents[-1])
+
+    def resize_data_shaped_buffer(self, name: str, shape: torch.Size) -> None:
+        """Loading takes the table's size from the saved tensor."""
+        if name == "latents":
+            self._make_latents(int(shape[0]), int(shape[1]))
+
+
+@hookimpl
+def register_models(register):
+    """The latent-siren model."""
+    register(
+        "latent-siren",
+        LatentSirenModel,
+        "siren whose every layer also reads a learned per-pixel latent (bilinear table): spatial detail in the table, light in the weights",
+    )
