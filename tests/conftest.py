@@ -95,7 +95,7 @@ def view_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.set_num_threads(1)
     try:
         for name, args in (("low-rank", ["--model", "low-rank", "--model-arg", "rank=3", "--steps", "8"]),
-                           ("siren", ["--encoder", "direction", "--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=1",
+                           ("siren", ["--model", "siren", "--encoder", "direction", "--model-arg", "hidden_features=16", "--model-arg", "hidden_layers=1",
                                       "--steps", "20", "--lr", "1e-2"])):
             res = CliRunner().invoke(main, ["train", str(data), "--out", str(root / name), "--no-eval", *args])
             assert res.exit_code == 0, res.output

@@ -34,7 +34,7 @@ from relightzoo.errors import ClusterError
 
 RTOL = 1e-4
 ARGS = [
-    "--model-arg", "hidden_features=32", "--model-arg", "hidden_layers=2",
+    "--model", "siren", "--model-arg", "hidden_features=32", "--model-arg", "hidden_layers=2",
     "--batch-size", "256", "--lr", "1e-3", "--schedule", "none", "--log-every", "1", "--checkpoint-every", "5", "--no-eval",
 ]
 

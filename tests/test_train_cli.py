@@ -37,6 +37,10 @@ def _flat(text: str) -> str:
 
 
 def _train(*args: str, input: str | None = None):
+    """``relightzoo train ARGS``; a run that names no model, recipe or run to resume trains
+    siren (these tests exercise the per-option defaults, not the default recipe)."""
+    if not {"--model", "--recipe", "--resume", "--help"} & set(args):
+        args = ("--model", "siren", *args)
     return CliRunner().invoke(main, ["train", *args], catch_exceptions=False, input=input)
 
 
