@@ -96,11 +96,18 @@ class ReloadProcess:
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
+        self._path = ""
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[str]:
+        path = os.pathsep.join(p for p in sys.path if p)
+        if self._proc is not None and self._proc.poll() is None and path != self._path:
+            # sys.path changed since the child started (a plugin added to it): a new child sees it
+            self._proc.kill()
+            self._proc.wait()
         if self._proc is None or self._proc.poll() is not None:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            self._path = path
+            env = dict(os.environ, PYTHONPATH=path)
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "relightzoo.testing.reload"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
