@@ -108,7 +108,7 @@ def test_info_json_has_the_documented_fields_and_consistent_planes(data, tmp_pat
     (["--model", "low-rank", "--model-arg", "rank=2", "--steps", "2"],
      "model 'low-rank' cannot be exported to the Relight web format: its light response V(w) is a neural network, "
      "which no Relight type evaluates; ptm and hsh (order <= 2) can"),
-    (["--model-arg", "hidden_features=8", "--model-arg", "hidden_layers=1", "--steps", "2"],
+    (["--model", "siren", "--model-arg", "hidden_features=8", "--model-arg", "hidden_layers=1", "--steps", "2"],
      "model 'siren' cannot be exported to the Relight web format: it is not a per-pixel light basis (a coordinate "
      "network or an image-based model); ptm and hsh (order <= 2) can"),
 ])
