@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from relightzoo.errors import PluginError, TooFewLightsError
-from relightzoo.zoo import RelightModel, hookimpl
+from relightzoo.zoo import RelightModel, hookimpl, training_data_tensors
 from relightzoo.zoo.frame_cache import FrameCache, tensor_key
 
 from .lowrank import real_harmonics
@@ -129,12 +129,7 @@ class LightBasisModel(RelightModel):
         Every call fits afresh: the fit is a function of the images, so attaching the same
         images again gives the same planes.
         """
-        images = torch.as_tensor(images).detach()
-        lights = torch.as_tensor(lights).detach()
-        if images.dim() != 4 or images.shape[-1] != 3:
-            raise PluginError(f"{self.label}: images must be [T, H, W, 3], got {list(images.shape)}")
-        if lights.shape != (images.shape[0], 3):
-            raise PluginError(f"{self.label}: lights must be [{images.shape[0]}, 3], got {list(lights.shape)}")
+        images, lights = training_data_tensors(self.label, images, lights)
         device = self.coefficients.device
         lights = F.normalize(lights.to(device=device, dtype=torch.float64), dim=-1)
         self.fit(images.to(device=device, dtype=torch.float32), lights)

@@ -13,7 +13,15 @@ third-party packages declare them under the entry-point group ``relightzoo``.
 
 from __future__ import annotations
 
-from .api import DEFAULT_RENDER_CHUNK, Backbone, CapturedImagesModel, CoordinateModel, Encoder, RelightModel
+from .api import (
+    DEFAULT_RENDER_CHUNK,
+    Backbone,
+    CapturedImagesModel,
+    CoordinateModel,
+    Encoder,
+    RelightModel,
+    training_data_tensors,
+)
 from .args import parse_kv, parse_value
 from .capabilities import Capabilities, capabilities, render_model
 from .factory import (
@@ -38,6 +46,7 @@ __all__ = [
     "Backbone",
     "RelightModel",
     "CapturedImagesModel",
+    "training_data_tensors",
     "CoordinateModel",
     "Capabilities",
     "capabilities",

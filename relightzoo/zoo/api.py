@@ -14,7 +14,15 @@ from torch import nn
 
 from ..data.coords import pixel_grid
 
-__all__ = ["Encoder", "Backbone", "RelightModel", "CoordinateModel", "CapturedImagesModel", "DEFAULT_RENDER_CHUNK"]
+__all__ = [
+    "Encoder",
+    "Backbone",
+    "RelightModel",
+    "CoordinateModel",
+    "CapturedImagesModel",
+    "DEFAULT_RENDER_CHUNK",
+    "training_data_tensors",
+]
 
 DEFAULT_RENDER_CHUNK = 1 << 16
 """Samples per forward pass when a coordinate model renders an image (bounds peak memory)."""
@@ -185,6 +193,21 @@ class CoordinateModel(RelightModel):
         return out
 
 
+def training_data_tensors(label: str, images: torch.Tensor, lights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Detached tensors of training images ``[T, H, W, 3]`` and their lights ``[T, 3]``, or
+    a one-line :class:`~relightzoo.errors.PluginError` naming the model (``label``) and the
+    shape that is wrong. Image models call it first in ``attach_training_data``."""
+    from ..errors import PluginError
+
+    images = torch.as_tensor(images).detach()
+    lights = torch.as_tensor(lights).detach()
+    if images.dim() != 4 or images.shape[-1] != 3:
+        raise PluginError(f"{label}: images must be [T, H, W, 3], got {list(images.shape)}")
+    if lights.shape != (images.shape[0], 3):
+        raise PluginError(f"{label}: lights must be [{images.shape[0]}, 3], got {list(lights.shape)}")
+    return images, lights
+
+
 class CapturedImagesModel(RelightModel):
     """An image model that keeps the captured training images and their lights as buffers
     (``images [T, H, W, 3]``, ``lights [T, 3]``), so that its checkpoint renders with nothing
@@ -209,12 +232,7 @@ class CapturedImagesModel(RelightModel):
         """Keep the training images ``[T, H, W, 3]`` (float, [0, 1]) and their lights ``[T, 3]``."""
         from ..errors import PluginError
 
-        images = torch.as_tensor(images).detach()
-        lights = torch.as_tensor(lights).detach()
-        if images.dim() != 4 or images.shape[-1] != 3:
-            raise PluginError(f"{self.label}: images must be [T, H, W, 3], got {list(images.shape)}")
-        if lights.shape != (images.shape[0], 3):
-            raise PluginError(f"{self.label}: lights must be [{images.shape[0]}, 3], got {list(lights.shape)}")
+        images, lights = training_data_tensors(self.label, images, lights)
         if images.shape[0] == 0:
             raise PluginError(f"{self.label} needs at least one training image")
         device = self.images.device
