@@ -19,6 +19,7 @@ from PIL import GifImagePlugin, Image
 from .console import make_progress
 from .errors import DataError
 from .lights import great_circle, orbit, validate_directions
+from .util.devices import device_of
 from .zoo.capabilities import render_model
 
 __all__ = ["transition_lights", "orbit_lights", "render_sequence", "write_gif", "MAX_GIF_FPS"]
@@ -75,9 +76,7 @@ def render_sequence(
     height, width = int(height), int(width)
     if height < 1 or width < 1:
         raise DataError(f"frame size must be positive, got {width} x {height}")
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    d = torch.as_tensor(dirs, dtype=torch.float32, device=first.device if first is not None else None)
+    d = torch.as_tensor(dirs, dtype=torch.float32, device=device_of(model))
     out = np.empty((len(d), height, width, 3), dtype=np.float32)
     step = max(1, int(chunk_lights))
     with make_progress(transient=True, disable=not progress) as bar:
@@ -149,7 +148,7 @@ def write_gif(frames: Any, path: str | Path, fps: float = 12, loop: int | None =
         chunks.extend(GifImagePlugin.getdata(im, duration=centis * 10, disposal=1))
     chunks.append(b";")
 
-    from .atomic import atomic_path
+    from .util.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_bytes(b"".join(chunks))

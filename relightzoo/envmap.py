@@ -6,7 +6,9 @@ images, and this module turns the integral into a weighted sum of ``K`` renders.
 
 Files. :func:`load_envmap` reads PNG/JPEG (taken as sRGB and linearised), Radiance ``.hdr``
 (RGBE, flat or run-length encoded scanlines) and ``.npy`` float arrays, always as linear
-radiance ``[H, W, 3]`` float32. :func:`write_hdr` writes ``.hdr`` files.
+radiance ``[H, W, 3]`` float32 (the ``.hdr`` codec is :mod:`relightzoo.data.hdr`, the sRGB
+curve :mod:`relightzoo.util.images`; :func:`write_hdr`, :func:`srgb_to_linear` and
+:func:`linear_to_srgb` are importable from here too).
 
 Equirectangular convention (latitude-longitude, the same axes as :mod:`relightzoo.lights`):
 z is up, a direction's polar angle is ``phi = arccos z`` and its azimuth
@@ -24,7 +26,6 @@ the horizon (the bottom half of the map, ground bounce) are ignored.
 from __future__ import annotations
 
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ import torch
 
 from .console import make_progress
 from .errors import DataError
+from .data.hdr import read_hdr, write_hdr
 from .lights import fibonacci_hemisphere
+from .util.devices import device_of
+from .util.images import linear_to_srgb, srgb_to_linear
 from .zoo.api import DEFAULT_RENDER_CHUNK
 from .zoo.capabilities import capabilities, render_model
 
@@ -63,22 +67,6 @@ _ASSIGN_BLOCK = 1 << 22
 
 
 # --------------------------------------------------------------------------------------------
-# colour encoding
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """The sRGB EOTF: encoded values in [0, 1] to linear values (IEC 61966-2-1)."""
-    c = np.asarray(c, dtype=np.float32)
-    return np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`srgb_to_linear`; negative values become 0, values above 1 stay above 1."""
-    c = np.maximum(np.asarray(c, dtype=np.float32), 0.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.maximum(c, 0.0031308) ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------
 # reading and writing
 
 
@@ -98,7 +86,7 @@ def load_envmap(path: str | Path) -> np.ndarray:
         raise DataError(f"environment map {path} is a folder; give an image file")
     suffix = path.suffix.lower()
     if suffix in (".hdr", ".pic"):
-        env = _read_hdr(path)
+        env = read_hdr(path)
     elif suffix in (".png", ".jpg", ".jpeg"):
         env = _read_srgb_image(path)
     elif suffix == ".npy":
@@ -164,141 +152,6 @@ def _read_npy(path: Path) -> np.ndarray:
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise DataError(f"cannot read environment map {path.name}: expected a numeric array, got {getattr(arr, 'dtype', type(arr))}")
     return arr
-
-
-_RESOLUTION = re.compile(rb"^([-+])Y\s+(\d+)\s+([-+])X\s+(\d+)$")
-
-
-def _read_hdr(path: Path) -> np.ndarray:
-    """Decode a Radiance RGBE file: header lines, a blank line, the resolution line, scanlines.
-
-    Each scanline is either flat (4 bytes a pixel) or, for widths 8..32767, new-style
-    run-length encoded: the bytes 2, 2, width (16 bit), then each of R, G, B, E as runs
-    (a count byte above 128 repeats the next byte count - 128 times) and literals (a count
-    byte 1..128 followed by that many bytes). Old-style RLE (pixels 1, 1, 1, n) is not
-    expanded; Radiance has not written it for decades.
-    """
-    name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read environment map {name}: {exc.strerror or exc}") from None
-    if not (data.startswith(b"#?") or data.startswith(b"FORMAT=")):
-        raise DataError(f"cannot read environment map {name}: not a Radiance .hdr file (no '#?RADIANCE' header)")
-    end = data.find(b"\n\n")
-    if end < 0:
-        raise DataError(f"cannot read environment map {name}: the .hdr header never ends (truncated?)")
-    for line in data[:end].split(b"\n"):
-        if line.startswith(b"FORMAT=") and line.strip() != b"FORMAT=32-bit_rle_rgbe":
-            fmt = line[7:].strip().decode("ascii", "replace")
-            raise DataError(f"environment map {name}: .hdr pixel format {fmt!r} is not supported; use 32-bit_rle_rgbe")
-    nl = data.find(b"\n", end + 2)
-    res_line = data[end + 2 : nl if nl >= 0 else len(data)].strip()
-    m = _RESOLUTION.match(res_line)
-    if m is None:
-        shown = res_line[:40].decode("ascii", "replace")
-        raise DataError(f"cannot read environment map {name}: unsupported .hdr resolution line {shown!r} (expected '-Y H +X W')")
-    h, w = int(m.group(2)), int(m.group(4))
-    from .data.images import MAX_IMAGE_PIXELS
-
-    if h * w > MAX_IMAGE_PIXELS:
-        raise DataError(
-            f"cannot read environment map {name}: its header says {w} x {h} pixels, over the "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels a relightzoo image may have"
-        )
-    body = memoryview(data)[nl + 1 :] if nl >= 0 else memoryview(b"")
-    if h == 0 or w == 0:
-        rgbe = np.zeros((h, w, 4), dtype=np.uint8)
-    else:
-        rgbe = _decode_scanlines(body, h, w, name)
-    if m.group(1) == b"+":  # rows stored bottom to top
-        rgbe = rgbe[::-1]
-    if m.group(3) == b"-":  # columns stored right to left
-        rgbe = rgbe[:, ::-1]
-    return _rgbe_to_float(rgbe)
-
-
-def _decode_scanlines(body: memoryview, h: int, w: int, name: str) -> np.ndarray:
-    out = np.empty((h, w, 4), dtype=np.uint8)
-    buf = np.frombuffer(body, dtype=np.uint8)
-    n = len(buf)
-    pos = 0
-    truncated = f"cannot read environment map {name}: the .hdr pixel data is truncated or corrupt"
-    for row in range(h):
-        if pos + 4 > n:
-            raise DataError(truncated)
-        rle = 8 <= w <= 0x7FFF and buf[pos] == 2 and buf[pos + 1] == 2 and not (buf[pos + 2] & 0x80)
-        if not rle:
-            if pos + 4 * w > n:
-                raise DataError(truncated)
-            out[row] = buf[pos : pos + 4 * w].reshape(w, 4)
-            pos += 4 * w
-            continue
-        if (int(buf[pos + 2]) << 8 | int(buf[pos + 3])) != w:
-            raise DataError(f"cannot read environment map {name}: scanline {row} has the wrong length (corrupt .hdr)")
-        pos += 4
-        for ch in range(4):
-            col = 0
-            dest = out[row, :, ch]
-            while col < w:
-                if pos >= n:
-                    raise DataError(truncated)
-                count = int(buf[pos])
-                if count > 128:
-                    count -= 128
-                    if col + count > w or pos + 1 >= n:
-                        raise DataError(truncated)
-                    dest[col : col + count] = buf[pos + 1]
-                    pos += 2
-                else:
-                    if count == 0 or col + count > w or pos + 1 + count > n:
-                        raise DataError(truncated)
-                    dest[col : col + count] = buf[pos + 1 : pos + 1 + count]
-                    pos += 1 + count
-                col += count
-    return out
-
-
-def _rgbe_to_float(rgbe: np.ndarray) -> np.ndarray:
-    """RGBE bytes ``[..., 4]`` to float32 RGB: ``(m + 0.5) * 2 ** (e - 136)``, 0 where e = 0."""
-    e = rgbe[..., 3].astype(np.int32)
-    scale = np.where(e > 0, np.ldexp(1.0, e - 136), 0.0).astype(np.float32)
-    return ((rgbe[..., :3].astype(np.float32) + 0.5) * scale[..., None]).astype(np.float32)
-
-
-def _float_to_rgbe(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB ``[..., 3]`` to RGBE bytes, Radiance's ``setcolr``: shared exponent of the largest channel."""
-    rgb = rgb.astype(np.float64)
-    v = rgb.max(axis=-1)
-    mant, exp = np.frexp(v)
-    ok = v >= 1e-32
-    scale = np.where(ok, mant * 256.0 / np.where(ok, v, 1.0), 0.0)
-    out = np.zeros(rgb.shape[:-1] + (4,), dtype=np.uint8)
-    out[..., :3] = np.clip(np.floor(rgb * scale[..., None]), 0, 255).astype(np.uint8)
-    out[..., 3] = np.where(ok, np.clip(exp + 128, 0, 255), 0).astype(np.uint8)
-    return out
-
-
-def write_hdr(path: str | Path, array: np.ndarray) -> None:
-    """Write linear radiance ``[H, W, 3]`` (or gray ``[H, W]``) as a Radiance ``.hdr`` file.
-
-    Scanlines are written flat (uncompressed RGBE), which every reader accepts. The file is
-    written to a temporary name and moved into place, so a crash never leaves half a file.
-    Raises :class:`DataError` for the wrong shape or negative / non-finite values.
-    """
-    path = Path(path)
-    arr = np.asarray(array, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=-1)
-    if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise DataError(f"{path.name}: expected radiance of shape [H, W, 3], got {list(arr.shape)}")
-    if not np.isfinite(arr).all() or (arr < 0).any():
-        raise DataError(f"{path.name}: radiance must be finite and non-negative")
-    h, w = arr.shape[:2]
-    header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {h} +X {w}\n".encode("ascii")
-    from .atomic import write_bytes_atomic
-
-    write_bytes_atomic(path, header + _float_to_rgbe(arr).tobytes())
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,7 +324,7 @@ def relight_envmap(
     scale = float(exposure) / math.pi
     d = torch.as_tensor(dirs, dtype=torch.float32)
     wt = torch.as_tensor(weights, dtype=torch.float32)
-    device = _model_device(model)
+    device = device_of(model)
     fast = capabilities(model).relight_envmap
     if fast is not None and not decode_srgb:
         with torch.no_grad():
@@ -521,13 +374,6 @@ def _check_exposure(exposure: float | str) -> None:
         ok = False
     if not ok:
         raise DataError(f"exposure must be a positive number or 'auto', got {exposure!r}")
-
-
-def _model_device(model: Any) -> torch.device:
-    """The device of a model's first parameter; the CPU for parameter-free models."""
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if callable(params) else None
-    return first.device if first is not None else torch.device("cpu")
 
 
 class EnvironmentLighting:

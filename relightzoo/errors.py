@@ -18,6 +18,13 @@ __all__ = [
     "ClusterError",
     "OutputError",
     "TooFewLightsError",
+    "PluginConflict",
+    "RecipeError",
+    "GridError",
+    "RenderError",
+    "ViewerError",
+    "ExportError",
+    "PluginCheckError",
 ]
 
 
@@ -57,3 +64,32 @@ class ClusterError(RelightzooError):
 
 class OutputError(RelightzooError):
     """An output file cannot be written (disk full, read-only, no permission, a bad path or format)."""
+
+
+class RecipeError(RelightzooError):
+    """An unknown recipe name, or a recipe registered twice."""
+
+
+class GridError(RelightzooError):
+    """The ablation grid is empty, names something unknown, or does not match a results folder."""
+
+
+class RenderError(RelightzooError):
+    """Rendering cannot start: mitsuba is missing, or an option is out of range."""
+
+
+class ViewerError(RelightzooError):
+    """The viewer cannot start (no free port, nothing to show)."""
+
+
+class ExportError(RelightzooError):
+    """A model or an output that cannot be exported."""
+
+
+class PluginCheckError(RelightzooError):
+    """A plugin failed one or more checks of the conformance kit (the message names them)."""
+
+
+class PluginConflict(PluginError):
+    """Two packages register the same plugin name. The plugin manager keeps the first
+    provider and skips the later claim (reported as a warning naming both)."""

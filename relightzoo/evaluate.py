@@ -26,11 +26,13 @@ import torch
 from PIL import Image
 
 from .console import make_progress
+from .data.attach import attach_training_images
 from .errors import DataError, TooFewLightsError
 from .lights import LightSplit, cartesian_to_spherical, select_lights
 from .metrics import PSNR_CAP, SSIM_SIGMA, SSIM_WINDOW, psnr, ssim
 from .sheets import ERROR_VMAX, SheetRow, contact_sheet, error_heatmap, spread_indices
 from .zoo.capabilities import capabilities, render_model
+from .zoo.factory import spec_or_none
 
 __all__ = [
     "BASELINES",
@@ -43,6 +45,9 @@ __all__ = [
     "evaluation_sheet",
     "summarise",
     "light_batch_size",
+    "results_document",
+    "renders_at",
+    "method_name",
 ]
 
 _PIXELS_PER_BATCH = 1 << 20
@@ -112,7 +117,7 @@ def make_baseline(dataset, split: LightSplit, *, device: str | torch.device = "c
     from .zoo import create_model
 
     blend = create_model("blend")
-    _attach(blend, dataset, split, device)
+    attach_training_images(blend, dataset, split.train, device=device)
     return blend.to(device).eval()
 
 
@@ -150,7 +155,7 @@ def fit_baselines(
             continue
         t0 = time.perf_counter()
         try:
-            _attach(model, dataset, split, device)
+            attach_training_images(model, dataset, split.train, device=device)
         except TooFewLightsError as exc:
             skipped[name] = str(exc)
             continue
@@ -159,28 +164,11 @@ def fit_baselines(
     return models, fit_s, skipped
 
 
-def _spec_or_none(model) -> dict | None:
-    """The zoo spec of ``model``, or None for a model the zoo did not build."""
-    from .errors import PluginError
-    from .zoo import model_spec
-
-    try:
-        return model_spec(model)
-    except PluginError:
-        return None
-
-
 def best_baseline(results: dict[str, Any], names: tuple[str, ...] | list[str] = BASELINES) -> str | None:
     """The baseline of ``names`` with the highest mean PSNR over all test lights in an
     :func:`evaluate` ``results`` mapping, or None when none was scored."""
     scored = [(res["all"]["psnr"], name) for name, res in results.items() if name in names and res["all"]["psnr"] is not None]
     return max(scored)[1] if scored else None
-
-
-def _attach(model, dataset, split: LightSplit, device) -> None:
-    images = dataset.images(np.asarray(split.train)).to(device)
-    lights = dataset.lights[torch.as_tensor(np.asarray(split.train))].to(device=device, dtype=torch.float32)
-    model.attach_training_data(images, lights)
 
 
 def _sync(device: torch.device) -> None:
@@ -298,10 +286,10 @@ def evaluate(
     device = torch.device(device)
     model = model.to(device).eval()
     if capabilities(model).needs_images:
-        _attach(model, dataset, split, device)
+        attach_training_images(model, dataset, split.train, device=device)
     results = {"model": score_model(model, dataset, split, device=device, progress=progress, label="model")}
     names = tuple(BASELINES if baselines is None else baselines) if baseline else ()
-    fitted, fit_s, skipped = fit_baselines(dataset, split, names=names, device=device, exclude_spec=_spec_or_none(model))
+    fitted, fit_s, skipped = fit_baselines(dataset, split, names=names, device=device, exclude_spec=spec_or_none(model))
     for name, fit in fitted.items():
         results[name] = score_model(fit, dataset, split, device=device, progress=progress, label=name)
         results[name]["fit_s"] = fit_s[name]
@@ -355,7 +343,7 @@ def evaluation_sheet(
         raise DataError("a contact sheet needs at least one light (--sheet-lights N with N >= 1)")
     model = model.to(device).eval()
     if capabilities(model).needs_images:
-        _attach(model, dataset, split, device)
+        attach_training_images(model, dataset, split.train, device=device)
     lights = dataset.lights[torch.as_tensor(pick)].to(device=device, dtype=torch.float32)
     h, w = dataset.height, dataset.width
     with torch.no_grad():
@@ -376,3 +364,43 @@ def evaluation_sheet(
     columns = ["ground truth", "model"] + (["blend (baseline)"] if baseline else []) + ["error |model - truth|"]
     footer = f"error: mean absolute difference over RGB, black 0 to yellow >= {ERROR_VMAX:g}"
     return contact_sheet(rows, columns, title=title, footer=footer)
+
+
+def results_document(checkpoint: Any, config: dict, evaluation: dict, *, device: str) -> dict:
+    """The ``results.json`` document of ``relightzoo eval`` and ``relightzoo train``: what was
+    evaluated (checkpoint, step, model spec, device), then the numbers of :func:`evaluate`."""
+    from . import __version__
+
+    spec = config.get("spec") or {}
+    return {
+        "relightzoo_version": __version__,
+        "checkpoint": str(checkpoint),
+        "step": config.get("step"),
+        "model": spec,
+        "method_name": method_name(spec),
+        "device": device,
+        **evaluation,
+    }
+
+
+def method_name(spec: dict) -> str:
+    """``siren(scaled-spherical, sine)`` from a model spec: what the tables call the model."""
+    name = (spec.get("model") or {}).get("name", "model")
+    parts = [(spec.get(k) or {}).get("name") for k in ("encoder", "activation")]
+    parts = [p for p in parts if p]
+    return f"{name}({', '.join(parts)})" if parts else str(name)
+
+
+def renders_at(checkpoint: Any, dataset: Any, indices: Any, *, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Load ``checkpoint`` and render it at the dataset lights ``indices``: the renders
+    (float32 ``[k, H, W, 3]`` in [0, 1]) and their PSNR against the dataset's images (``[k]``).
+    What a report shows of a finished run, next to the ground truth."""
+    from .metrics import psnr
+    from .relight import load_model
+
+    idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+    model, _ = load_model(checkpoint, device=device)
+    lights = dataset.lights[idx].to(device=device, dtype=torch.float32)
+    with torch.no_grad():
+        pred = render_model(model, lights, dataset.height, dataset.width).detach().to("cpu", torch.float32).clamp(0, 1)
+    return pred.numpy(), psnr(pred, dataset.images(idx)).numpy().reshape(-1)

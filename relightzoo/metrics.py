@@ -17,9 +17,11 @@ images are on, so evaluation scores a batch of renders without a Python loop.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["psnr", "ssim", "mse", "gaussian_window", "PSNR_CAP", "SSIM_WINDOW", "SSIM_SIGMA", "SSIM_K1", "SSIM_K2"]
+__all__ = ["psnr", "psnr_from_mse", "ssim", "mse", "gaussian_window", "PSNR_CAP", "SSIM_WINDOW", "SSIM_SIGMA", "SSIM_K1", "SSIM_K2"]
 
 PSNR_CAP = 100.0
 """PSNR (dB) reported for identical images, and the largest PSNR :func:`psnr` returns by default."""
@@ -71,6 +73,14 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, *, cap: float | None = PSNR_C
     if cap is not None:
         value = value.clamp(max=cap)
     return value
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of images in [0, 1] from the MSE of the same images mapped to [-1, 1]
+    (the training loss): ``10 log10(4 / mse)``; inf for 0, NaN for a negative or NaN input."""
+    if not mse > 0:
+        return math.inf if mse == 0 else math.nan
+    return 10.0 * math.log10(4.0 / mse)
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, dtype=torch.float64, device=None) -> torch.Tensor:

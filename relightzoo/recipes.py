@@ -23,7 +23,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import RelightzooError
+from .errors import RecipeError
+from .train.settings import MODEL_SETTINGS
 
 __all__ = [
     "Recipe",
@@ -36,18 +37,11 @@ __all__ = [
     "DEFAULT_RECIPE",
 ]
 
-RECIPE_OPTIONS = ("model", "encoder", "activation", "lights", "steps", "batch_size", "lr", "schedule", "warmup_steps")
+RECIPE_OPTIONS = ("model", "encoder", "activation", "lights", *MODEL_SETTINGS)
 """The single-valued options a recipe may fix, named as ``relightzoo train``'s parameters."""
 
 _ARG_OPTIONS = {"model_args": "--model-arg", "encoder_args": "--encoder-arg", "activation_args": "--activation-arg"}
 """Plugin-argument options a recipe may fill, and their flags."""
-
-_SETTINGS = ("steps", "batch_size", "lr", "schedule", "warmup_steps")
-
-
-class RecipeError(RelightzooError):
-    """An unknown recipe name, or a recipe registered twice."""
-
 
 @dataclass(frozen=True)
 class Recipe:
@@ -88,7 +82,7 @@ class Recipe:
 
     def settings(self) -> dict[str, Any]:
         """The training settings the recipe fixes (keyword arguments of :func:`relightzoo.train.train`)."""
-        return {k: getattr(self, k) for k in _SETTINGS if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in MODEL_SETTINGS if getattr(self, k) is not None}
 
     def options(self) -> dict[str, Any]:
         """Every option the recipe fixes, by ``relightzoo train`` parameter name."""

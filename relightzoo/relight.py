@@ -18,8 +18,9 @@ Any resolution. A coordinate model is rendered in bands of whole rows
 (:data:`DEFAULT_BAND_PIXELS` pixels at a time), each band in chunks of ``chunk`` samples, so
 the memory a render needs does not grow with the output beyond the output itself:
 :func:`relight` fills one preallocated float32 ``[H, W, 3]`` tensor band by band, and
-:func:`relight_to_file` quantises each band and streams it into the PNG file, so a 4096 x
-4096 image never exists in memory as floats (a JPEG holds the 8-bit image, 3 bytes a pixel).
+:func:`relight_to_file` quantises each band and streams it into the PNG file
+(:mod:`relightzoo.util.imagefile`), so a 4096 x 4096 image never exists in memory as
+floats (a JPEG holds the 8-bit image, 3 bytes a pixel).
 :func:`check_output_size` refuses an output that would not fit before anything is allocated.
 
 Colour encoding. The datasets' images are linear (renders of a linear light transport, and
@@ -31,8 +32,6 @@ transfer curve for display instead.
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
@@ -40,9 +39,13 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from .atomic import atomic_open, atomic_path
+from .data.attach import attach_training_images
 from .errors import LightsError, OutputError
 from .lights import spherical_to_cartesian, validate_directions
+from .util.devices import available_memory, device_of
+from .util.imagefile import write_bands
+from .util.images import max_value, quantize
+from .util.sizes import parse_size
 from .zoo.api import DEFAULT_RENDER_CHUNK, CoordinateModel
 from .zoo.capabilities import capabilities, render_model
 
@@ -119,20 +122,10 @@ def as_lighting(light, *, allow_below_horizon: bool = False) -> Lighting:
     return DirectionalLight(tuple(float(v) for v in d))
 
 
-def _device_of(model: Any) -> torch.device:
-    """The device of a model's first parameter or buffer; the CPU for a model with neither."""
-    for attr in ("parameters", "buffers"):
-        fn = getattr(model, attr, None)
-        first = next(iter(fn()), None) if callable(fn) else None
-        if first is not None:
-            return first.device
-    return torch.device("cpu")
-
-
 def _render_directions(model, lights: torch.Tensor, height: int, width: int, chunk: int) -> torch.Tensor:
     """``model.render`` for directions ``[L, 3]`` on the model's device; float32 ``[L, H, W, 3]`` on the CPU."""
     with torch.no_grad():
-        out = render_model(model, lights.to(_device_of(model)), height, width, chunk=chunk)
+        out = render_model(model, lights.to(device_of(model)), height, width, chunk=chunk)
     return out.detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
 
 
@@ -277,33 +270,6 @@ def relight_many(
     return _finite(frames, 0, int(height), int(width))
 
 
-def quantize(image: torch.Tensor | np.ndarray, bit_depth: int = 8, *, srgb: bool = False, out: np.ndarray | None = None) -> np.ndarray:
-    """Float RGB in [0, 1] to ``uint8`` / ``uint16`` (NaN -> 0, clipped, rounded), into ``out`` if given.
-
-    ``srgb`` applies the sRGB transfer curve first (for display); otherwise values are kept
-    linear, as the datasets store them.
-    """
-    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if arr.dtype.kind != "f":
-        raise OutputError(f"quantize expects a float image in [0, 1], got {arr.dtype}")
-    if int(bit_depth) not in (8, 16):
-        raise OutputError(f"bit depth must be 8 or 16, got {bit_depth}")
-    f = arr.astype(np.float32, copy=True)  # one band at a time: the copy is small
-    np.nan_to_num(f, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(f, 0.0, 1.0, out=f)
-    if srgb:
-        from .envmap import linear_to_srgb
-
-        f = np.clip(linear_to_srgb(f), 0.0, 1.0)
-    f *= 255.0 if int(bit_depth) == 8 else 65535.0
-    np.round(f, out=f)
-    dtype = np.uint8 if int(bit_depth) == 8 else np.uint16
-    if out is None:
-        return f.astype(dtype)
-    out[...] = f
-    return out
-
-
 def load_model(
     checkpoint: str | Path, *, device: str | torch.device = "cpu", data: str | Path | None = None
 ) -> tuple[torch.nn.Module, dict]:
@@ -321,36 +287,8 @@ def load_model(
         from .lights import LightSplit
 
         split = LightSplit.from_json((config.get("dataset") or {})["split"])
-        dataset = load_dataset(data)
-        train = np.asarray(split.train)
-        model.attach_training_data(dataset.images(train).to(device), dataset.lights[torch.as_tensor(train)].to(device))
+        attach_training_images(model, load_dataset(data), split.train, device=device)
     return model, config
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"WxH"`` (e.g. ``512x384``) to ``(width, height)``; a one-line :class:`OutputError` otherwise."""
-    parts = text.strip().lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().lstrip("+-").isdigit() for p in parts):
-        raise OutputError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 512x512")
-    w, h = (int(p) for p in parts)
-    if w < 1 or h < 1:
-        raise OutputError(f"size {text!r}: width and height must be at least 1")
-    return w, h
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, or None where that cannot be told."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_output_size(height: int, width: int, *, images: int = 1, bytes_per_pixel: int = OUTPUT_BYTES_PER_PIXEL) -> None:
@@ -358,7 +296,7 @@ def check_output_size(height: int, width: int, *, images: int = 1, bytes_per_pix
     would not fit in the memory now available (``bytes_per_pixel`` each: by default the
     float32 RGB image :func:`relight` returns)."""
     need = int(height) * int(width) * int(images) * int(bytes_per_pixel)
-    have = _available_memory()
+    have = available_memory()
     if have is not None and need > have:
         raise OutputError(
             f"an output of {width}x{height} needs about {_gib(need)} of memory but only {_gib(have)} "
@@ -399,70 +337,6 @@ def check_output_path(path: str | Path, *, bit_depth: int = 8, extensions: Seque
     return path
 
 
-class _PNGStream:
-    """Write an RGB PNG (8 or 16 bit) a band of rows at a time, never holding the whole image.
-
-    Rows use PNG filter 1 (Sub: each byte minus the byte one pixel to its left), which
-    compresses smooth renders well; the zlib stream is flushed into an IDAT chunk whenever it
-    has output into ``fh`` (an :func:`relightzoo.atomic.atomic_open` file, so a failed render
-    never leaves half an image); :meth:`finish` ends the stream.
-    """
-
-    def __init__(self, fh, height: int, width: int, bit_depth: int) -> None:
-        self.height, self.width, self.bit_depth = int(height), int(width), int(bit_depth)
-        self.bpp = 3 * self.bit_depth // 8
-        self.rows = 0
-        self.fh = fh
-        self.z = zlib.compressobj(6)
-        self.fh.write(b"\x89PNG\r\n\x1a\n")
-        self._chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, self.bit_depth, 2, 0, 0, 0))
-
-    def _chunk(self, tag: bytes, data: bytes) -> None:
-        self.fh.write(struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    def write(self, rows: np.ndarray) -> None:
-        """Append ``rows [h, W, 3]`` (uint8 for 8 bit, uint16 for 16 bit)."""
-        h = rows.shape[0]
-        raw = np.ascontiguousarray(rows.astype(">u2") if self.bit_depth == 16 else rows).view(np.uint8).reshape(h, -1)
-        filtered = np.empty((h, raw.shape[1] + 1), dtype=np.uint8)
-        filtered[:, 0] = 1  # filter type Sub
-        filtered[:, 1 : 1 + self.bpp] = raw[:, : self.bpp]
-        np.subtract(raw[:, self.bpp :], raw[:, : -self.bpp], out=filtered[:, 1 + self.bpp :])  # wraps mod 256
-        data = self.z.compress(filtered.tobytes())
-        if data:
-            self._chunk(b"IDAT", data)
-        self.rows += h
-
-    def finish(self) -> None:
-        """Write the last compressed data and the end chunk (the file must hold every row)."""
-        if self.rows != self.height:
-            raise RuntimeError(f"PNG stream got {self.rows} rows of {self.height}")
-        self._chunk(b"IDAT", self.z.flush())
-        self._chunk(b"IEND", b"")
-
-
-def _write_bands(bands, path: Path, height: int, width: int, *, bit_depth: int, srgb: bool) -> Path:
-    """Quantise float bands ``(r0, r1, rows)`` and write them to ``path`` (PNG streamed, JPEG whole)."""
-    try:
-        if path.suffix.lower() == ".png":
-            with atomic_open(path, "wb") as fh:  # a failed render never leaves half an image
-                stream = _PNGStream(fh, height, width, bit_depth)
-                for _, _, band in bands:
-                    stream.write(quantize(band, bit_depth, srgb=srgb))
-                stream.finish()
-        else:  # JPEG: Pillow encodes whole images; hold the 8-bit image (3 bytes a pixel)
-            from PIL import Image
-
-            q = np.empty((height, width, 3), dtype=np.uint8)
-            for r0, r1, band in bands:
-                quantize(band, 8, srgb=srgb, out=q[r0:r1])
-            with atomic_path(path) as tmp:
-                Image.fromarray(q).save(tmp, format="JPEG", quality=95, subsampling=0)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
-
-
 def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, bit_depth: int = 8, srgb: bool = False) -> Path:
     """Write an image ``[H, W, 3]`` in [0, 1] as an 8-bit (default) or 16-bit PNG, or an 8-bit JPEG.
 
@@ -476,11 +350,9 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, bit_depth:
     h, w = arr.shape[:2]
     rows = max(1, DEFAULT_BAND_PIXELS // max(w, 1))
     if arr.dtype.kind != "f":
-        from .data.images import max_value
-
         arr = arr.astype(np.float32) / np.float32(max_value(arr.dtype))
     bands = ((r0, min(h, r0 + rows), arr[r0 : r0 + rows]) for r0 in range(0, h, rows))
-    return _write_bands(bands, path, h, w, bit_depth=bit_depth, srgb=srgb)
+    return write_bands(bands, path, h, w, bit_depth=bit_depth, srgb=srgb)
 
 
 def relight_to_file(
@@ -507,4 +379,4 @@ def relight_to_file(
     height, width = int(height), int(width)
     check_output_size(height, width, bytes_per_pixel=3 * (2 if int(bit_depth) == 16 else 1))  # the decoded image
     bands = iter_bands(model, light, height, width, chunk=chunk, band_pixels=band_pixels, allow_below_horizon=allow_below_horizon)
-    return _write_bands(bands, path, height, width, bit_depth=bit_depth, srgb=srgb)
+    return write_bands(bands, path, height, width, bit_depth=bit_depth, srgb=srgb)

@@ -10,9 +10,7 @@ fixtures. Modules that train tiny networks mark themselves with
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -20,7 +18,6 @@ from typing import Callable
 import pytest
 import torch
 from hypothesis import settings
-from safetensors.torch import load_file
 
 from relightzoo.data.folder import write_dataset
 from relightzoo.data.synthetic import lambertian_scene
@@ -163,20 +160,4 @@ def installed_plugins():
     _reset()
 
 
-def render_in_fresh_process(checkpoint: Path, lights: list[list[float]], height: int, width: int, tmp_path: Path) -> torch.Tensor:
-    """Load ``checkpoint`` in a new Python process (one torch thread, like the tests) and return
-    its render of ``lights`` at ``height x width``: what a checkpoint holds, and nothing else."""
-    script = (
-        "import sys, json, torch; from safetensors.torch import save_file; from relightzoo.train import load_checkpoint\n"
-        "torch.set_num_threads(1)  # as in the tests: the same kernels give the same bits\n"
-        "m, _ = load_checkpoint(sys.argv[1])\n"
-        "lights = torch.tensor(json.loads(sys.argv[3]))\n"
-        "save_file({'img': m.render(lights, int(sys.argv[4]), int(sys.argv[5]))}, sys.argv[2])\n"
-    )
-    out = Path(tmp_path) / "fresh_render.safetensors"
-    proc = subprocess.run(
-        [sys.executable, "-c", script, str(checkpoint), str(out), json.dumps(lights), str(height), str(width)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return load_file(str(out))["img"]
+from relightzoo.testing.reload import render_in_fresh_process  # noqa: E402  (the tests import it from here)

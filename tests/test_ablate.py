@@ -383,3 +383,34 @@ def test_ablate_help_states_the_siren_training_defaults_it_runs() -> None:
     assert (settings["steps"], settings["batch_size"], settings["lr"], settings["schedule"]) == (2000, 4096, 5e-4, "cosine")
     res = CliRunner().invoke(main, ["ablate", "--help"], terminal_width=200)
     assert "a siren: 2000 steps at batch 4096, Adam at 5e-4 with a cosine decay" in _flat(res.output)
+
+
+def test_a_cell_whose_checkpoint_differs_only_in_warmup_steps_trains_afresh_not_into_a_refusal(data: Path, tmp_path: Path) -> None:
+    """The grid's resume check is the training loop's: a leftover checkpoint of the same cell
+    with other warm-up steps is not resumed (train() would refuse it and the cell would fail)."""
+    from relightzoo.ablate.runner import cell_dir, cell_settings, run_cell
+    from relightzoo.data import load_dataset
+    from relightzoo.lights import select_lights
+    from relightzoo.train import train
+
+    def grid(warmup: int):
+        return build_grid(str(data), models=["siren"], encoders=["raw"], activations=["relu"], lights=["xu5:0.77"],
+                          seeds=[0], steps=6, batch_size=64, lr=1e-3, warmup_steps=warmup,
+                          model_args={"hidden_features": 8, "hidden_layers": 1})
+
+    ds = load_dataset(data)
+    split = select_lights("xu5:0.77", ds.lights)
+    before, after = grid(0), grid(3)
+    cell = next(c for c in after.cells() if not c.baseline)
+    s = cell_settings(before, cell)
+    # the cell's run from an earlier grid, stopped before its result was written
+    train(ds, split, before.spec(cell), steps=3, batch_size=s.batch_size, lr=s.lr, seed=s.seed, device="cpu",
+          out_dir=cell_dir(tmp_path, cell), log_every=1, schedule=s.schedule, warmup_steps=0, progress=False)
+    record = run_cell(after, cell, ds, split, tmp_path, device="cpu")
+    assert record["status"] == "done", record.get("error")
+    assert record["steps"] == 6
+    config = json.loads((cell_dir(tmp_path, cell) / "config.json").read_text())
+    assert config["training"]["warmup_steps"] == 3
+    # a leftover of the very same settings is resumed, not retrained
+    rerun = run_cell(after, cell, ds, split, tmp_path, device="cpu")
+    assert rerun["status"] == "done" and rerun["steps"] == 6

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from relightzoo import atomic
-from relightzoo.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
+from relightzoo.util import atomic
+from relightzoo.util.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_json_atomic
 from relightzoo.errors import OutputError, RelightzooError
 from relightzoo.train.checkpoint import load_state, save_checkpoint, save_state
 
@@ -106,7 +106,7 @@ def test_every_error_is_a_relightzoo_error(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_a_full_disk_while_logging_is_one_line_saying_the_checkpoint_is_kept(tmp_path: Path) -> None:
-    from relightzoo.train.loop import _append_line
+    from relightzoo.train.log import append_line as _append_line
 
     class FullDisk:
         def write(self, text: str) -> int:

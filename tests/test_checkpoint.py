@@ -91,6 +91,20 @@ def test_zoo_model_rebuilds_from_its_spec_and_renders_the_same(tmp_path: Path) -
     assert torch.equal(model.eval().render(lights, 5, 7), loaded.render(lights, 5, 7))
 
 
+def test_loading_memory_maps_the_file_instead_of_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _siren()
+    path = save_checkpoint(tmp_path / "siren.safetensors", model, {"step": 0})
+    state = save_state(tmp_path / "s.state.safetensors", {"step": 3, "w": torch.arange(5.0)})
+
+    def whole_file(self):  # the old way: the file's bytes and then its tensors, both in memory
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", whole_file)
+    loaded, _ = load_checkpoint(path)
+    assert _same_weights(model, loaded)
+    assert torch.equal(load_state(state)["w"], torch.arange(5.0))
+
+
 def test_shared_and_non_contiguous_tensors_are_stored(tmp_path: Path) -> None:
     class Tied(nn.Module):
         def __init__(self) -> None:

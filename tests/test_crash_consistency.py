@@ -1,6 +1,6 @@
 """A run killed at any write boundary resumes exactly as an uninterrupted run would.
 
-Every file a training run writes goes through :mod:`relightzoo.atomic`, whose ``_commit``
+Every file a training run writes goes through :mod:`relightzoo.util.atomic`, whose ``_commit``
 (the rename of a finished temporary file) is the boundary between two writes. A kill is
 injected at the N-th commit, for every N the uninterrupted run makes, twice: just before the
 rename (the temporary file stays behind, as after ``kill -9``) and just after it (the next
@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import make_olat_folder
-from relightzoo import atomic
+from relightzoo.util import atomic
 from relightzoo.data import OLATDataset, load_dataset
 from relightzoo.errors import TrainingError
 from relightzoo.train import load_state, read_checkpoint, train

@@ -164,11 +164,11 @@ def test_render_subcommand_is_loaded_lazily(tmp_path, monkeypatch):
         "import click\n@click.command('render')\ndef render():\n    click.echo('rendering')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(data_cmd._LAZY, "render", ("fake_render_cmd", "render"))
+    monkeypatch.setitem(data_cmd.data.lazy, "render", "fake_render_cmd:render")
     assert "  render" in _run("data", "--help").output
     res = _run("data", "render")
     assert res.exit_code == 0 and res.output == "rendering\n"
-    monkeypatch.setitem(data_cmd._LAZY, "render", ("no_such_module_here", "render"))
+    monkeypatch.setitem(data_cmd.data.lazy, "render", "no_such_module_here:render")
     assert "  render" not in _run("data", "--help").output
     assert _run("data", "render").exit_code == 2  # "No such command"
 

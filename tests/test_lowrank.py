@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import make_olat_folder
+from conftest import make_olat_folder, render_in_fresh_process
 from relightzoo.builtins.lowrank import LowRankModel, real_harmonics
 from relightzoo.cli import main
 from relightzoo.data.synthetic import lambertian_scene
@@ -150,20 +148,7 @@ def test_trains_through_the_cli_saves_reloads_in_a_fresh_process_and_renders_ide
         assert float((big[0, 1::2, 1::2] - expected[basis][0]).abs().mean()) < 0.1
     table_model, _ = load_checkpoint(runs["table"])
     assert table_model.table_size == (10, 12) and not table_model.needs_images
-    script = (
-        "import sys, torch\n"
-        "from relightzoo.train import load_checkpoint\n"
-        "from safetensors.torch import save_file\n"
-        "out = {}\n"
-        "for i, p in enumerate(sys.argv[2:]):\n"
-        "    out[str(i)] = load_checkpoint(p)[0].render(torch.tensor([[0.3, -0.2, 0.93]]), 10, 12)\n"
-        "save_file(out, sys.argv[1])\n"
-    )
-    target = tmp_path / "fresh.safetensors"
-    subprocess.run([sys.executable, "-c", script, str(target), *(str(p) for p in runs.values())], check=True, timeout=120)
-    from safetensors.torch import load_file
-
-    fresh = load_file(target)
+    fresh = {str(i): render_in_fresh_process(p, [[0.3, -0.2, 0.93]], 10, 12, tmp_path) for i, p in enumerate(runs.values())}
     for i, basis in enumerate(runs):
         assert torch.equal(fresh[str(i)], expected[basis]), basis
 
@@ -214,3 +199,18 @@ def _blend(ds, split):
     from relightzoo.evaluate import make_baseline
 
     return make_baseline(ds, split)
+
+
+def test_no_pixel_hidden_layers_builds_a_linear_head_on_the_encoding() -> None:
+    """``pixel_hidden_layers=0`` builds zero hidden layers, as ``light_hidden_layers=0`` does
+    for V: U is one linear layer over the pixel encoding, and the model trains and renders."""
+    model = create_model("low-rank", pixel_basis="network", pixel_hidden_layers=0, pixel_hidden_features=16, rank=2,
+                         harmonics=-1, light_hidden_layers=0, encoder="raw", activation="relu")
+    layers = list(model.pixel_net)
+    assert len(layers) == 1 and isinstance(layers[0], torch.nn.Linear)
+    assert layers[0].in_features == model.encoder.out_features and layers[0].out_features == 3 * model.components
+    one = create_model("low-rank", pixel_basis="network", pixel_hidden_layers=1, pixel_hidden_features=16, rank=2,
+                       harmonics=-1, encoder="raw", activation="relu")
+    assert len(list(one.pixel_net)) == 2 and sum(p.numel() for p in one.pixel_net.parameters()) > sum(p.numel() for p in model.pixel_net.parameters())
+    out = model.render(torch.tensor([[0.0, 0.0, 1.0]]), 4, 5)
+    assert out.shape == (1, 4, 5, 3) and torch.isfinite(out).all()

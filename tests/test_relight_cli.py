@@ -98,7 +98,7 @@ def test_direction_from_angles():
     [
         ("0x5", "width and height must be at least 1"),
         ("-4x5", "width and height must be at least 1"),
-        ("64", "is not WIDTHxHEIGHT"),
+        ("64y", "is not WIDTHxHEIGHT"),
         ("axb", "is not WIDTHxHEIGHT"),
         ("1.5x2", "is not WIDTHxHEIGHT"),
     ],
@@ -111,6 +111,7 @@ def test_parse_size_errors(text, message):
 def test_parse_size():
     assert parse_size("640x480") == (640, 480)
     assert parse_size(" 32X16 ") == (32, 16)
+    assert parse_size("64") == (64, 64)  # one grammar with `data render --size`: N is a square
 
 
 def test_an_output_too_large_for_memory_is_refused_before_allocating():

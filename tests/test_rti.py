@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from conftest import render_in_fresh_process
 
 from relightzoo.builtins.rti import hsh_basis, ptm_basis
 from relightzoo.cli import main
@@ -231,17 +230,6 @@ def test_train_and_eval_through_the_cli_on_the_demo_scene_and_reload_in_a_fresh_
     assert shapes == {"ptm": 6, "hsh": 16, "rbf": 50, "rbf-pca": 9}
     light = _held_out()
     expected = {name: load_checkpoint(path)[0].render(light, 64, 64) for name, path in runs.items()}
-    script = (
-        "import sys, torch\n"
-        "from relightzoo.train import load_checkpoint\n"
-        "from safetensors.torch import save_file\n"
-        "light = torch.nn.functional.normalize(torch.tensor([[0.3, -0.2, 0.93], [-0.5, 0.4, 0.6], [0.05, 0.7, 0.5]]), dim=-1)\n"
-        "save_file({str(i): load_checkpoint(p)[0].render(light, 64, 64) for i, p in enumerate(sys.argv[2:])}, sys.argv[1])\n"
-    )
-    target = tmp_path / "fresh.safetensors"
-    subprocess.run([sys.executable, "-c", script, str(target), *(str(p) for p in runs.values())], check=True, timeout=120)
-    from safetensors.torch import load_file
-
-    fresh = load_file(target)
+    fresh = {str(i): render_in_fresh_process(p, light, 64, 64, tmp_path) for i, p in enumerate(runs.values())}
     for i, name in enumerate(runs):
         assert torch.equal(fresh[str(i)], expected[name]), name

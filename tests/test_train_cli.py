@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import make_olat_folder
+from conftest import make_olat_folder, render_in_fresh_process
 from relightzoo.cli import main
 from relightzoo.data import PixelLightSampler
 from relightzoo.train import load_checkpoint, read_config
@@ -197,18 +195,7 @@ def test_every_encoder_and_activation_trains_on_the_demo_saves_and_renders_the_s
         assert res.exit_code == 0, res.output
         model, _ = load_checkpoint(out / "latest.safetensors")
         expected[f"{enc}-{act}"] = model.render(light, 9, 7)
-    script = (
-        "import sys, torch\n"
-        "from relightzoo.train import load_checkpoint\n"
-        "root, names = sys.argv[1], sys.argv[2:]\n"
-        "out = {n: load_checkpoint(f'{root}/{n}/latest.safetensors')[0].render(torch.tensor([[0.3, -0.2, 0.93]]), 9, 7) for n in names}\n"
-        "from safetensors.torch import save_file\n"
-        "save_file(out, f'{root}/renders.safetensors')\n"
-    )
-    subprocess.run([sys.executable, "-c", script, str(tmp_path), *expected], check=True, timeout=120)
-    from safetensors.torch import load_file
-
-    fresh = load_file(tmp_path / "renders.safetensors")
+    fresh = {n: render_in_fresh_process(tmp_path / n / "latest.safetensors", [[0.3, -0.2, 0.93]], 9, 7, tmp_path) for n in expected}
     for name, image in expected.items():
         assert image.shape == (1, 9, 7, 3)
         assert torch.equal(fresh[name], image), name

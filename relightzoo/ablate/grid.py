@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..atomic import write_json_atomic
-from ..errors import LightsError, OutputError, PluginError, RelightzooError
+from ..util.atomic import write_json_atomic
+from ..errors import GridError, LightsError, OutputError, PluginError
 
 __all__ = [
     "BASELINE",
@@ -58,10 +58,6 @@ BASELINE = "blend"
 BASELINES = ("blend", "ptm", "hsh", "rbf")
 """The classical baselines every table carries as rows, one each per light rule (the same as
 :data:`relightzoo.evaluate.BASELINES`, kept here so that listing cells imports no torch)."""
-
-
-class GridError(RelightzooError):
-    """The ablation grid is empty, names something unknown, or does not match a results folder."""
 
 
 def parse_list(text: str | Iterable[str] | None) -> list[str]:
@@ -199,6 +195,12 @@ class Grid:
             **self.args_for("model", cell.model),
         )
 
+    def training_overrides(self) -> dict[str, Any]:
+        """The training settings the grid sets for every cell (None: the model's default)."""
+        from ..train.settings import MODEL_SETTINGS
+
+        return {key: getattr(self, key) for key in MODEL_SETTINGS}
+
     # -- files --------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         """The grid definition as stored in ``grid.json``."""
@@ -210,8 +212,7 @@ class Grid:
             "activations": list(self.activations),
             "lights": list(self.lights),
             "seeds": list(self.seeds),
-            "training": {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "schedule": self.schedule}
-            | ({"warmup_steps": self.warmup_steps} if self.warmup_steps is not None else {}),
+            "training": self.training_overrides(),
             "encoder_args": dict(self.encoder_args),
             "activation_args": dict(self.activation_args),
             "model_args": dict(self.model_args),
@@ -220,6 +221,8 @@ class Grid:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Grid":
+        from ..train.settings import settings_overrides
+
         tr = d["training"]
         return cls(
             data=d["data"],
@@ -228,11 +231,7 @@ class Grid:
             activations=tuple(d["activations"]),
             lights=tuple(d["lights"]),
             seeds=tuple(int(s) for s in d["seeds"]),
-            steps=_optional(int, tr.get("steps")),
-            batch_size=_optional(int, tr.get("batch_size")),
-            lr=_optional(float, tr.get("lr")),
-            schedule=tr.get("schedule"),
-            warmup_steps=_optional(int, tr.get("warmup_steps")),
+            **settings_overrides(tr),
             encoder_args=dict(d.get("encoder_args") or {}),
             activation_args=dict(d.get("activation_args") or {}),
             model_args=dict(d.get("model_args") or {}),

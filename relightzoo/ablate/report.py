@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..atomic import atomic_path, write_text_atomic
+from ..util.atomic import atomic_path, write_text_atomic
 from ..metrics import PSNR_CAP
 from .grid import BASELINE, Grid
 
@@ -331,24 +331,15 @@ def _column_lines(r: dict, multi_model: bool, multi_rule: bool, multi_seed: bool
     return lines
 
 
-def _upscale(img: np.ndarray, tile: int) -> np.ndarray:
-    """Nearest-neighbour integer upscaling of a small image to about ``tile`` pixels."""
-    h, w = img.shape[:2]
-    k = max(1, tile // max(h, w))
-    return np.repeat(np.repeat(img, k, axis=0), k, axis=1) if k > 1 else img
-
-
 def draw_contact_sheet(doc: dict, out: str | Path, dataset, splits: dict[str, Any], *, n_lights: int = 4, tile: int = 128, device: str = "cpu") -> Image.Image:
     """Ground truth, every blend row and every finished cell rendered at the same test
     lights: one row per light, one labelled column per method, each render's PSNR under it.
-    Each cell renders from its latest checkpoint."""
+    Each cell renders from its latest checkpoint (:func:`relightzoo.evaluate.renders_at`)."""
     import torch
 
+    from ..evaluate import renders_at
     from ..lights import cartesian_to_spherical
-    from ..metrics import psnr
     from ..sheets import SheetRow, contact_sheet
-    from ..train import load_checkpoint
-    from ..zoo.capabilities import render_model
 
     out = Path(out)
     pick = sheet_lights(splits, dataset.lights.numpy(), n_lights)
@@ -360,13 +351,10 @@ def draw_contact_sheet(doc: dict, out: str | Path, dataset, splits: dict[str, An
     scores: list[np.ndarray] = []
     h, w = dataset.height, dataset.width
     if len(pick):
-        lights = dataset.lights[torch.as_tensor(pick)].to(torch.float32)
         for r in rows_src:
-            model, _ = load_checkpoint(out / r["checkpoint"], device=device)
-            with torch.no_grad():
-                pred = render_model(model, lights.to(device), h, w).detach().to("cpu", torch.float32).clamp(0, 1)
-            renders.append(pred.numpy())
-            scores.append(psnr(pred, target).numpy().reshape(-1))
+            pred, score = renders_at(out / r["checkpoint"], dataset, pick, device=device)
+            renders.append(pred)
+            scores.append(score)
     columns = [["ground truth"]] + [_column_lines(r, *multi) for r in rows_src]
     if not len(pick):
         img = Image.new("RGB", (480, 60), (24, 24, 24))
@@ -375,12 +363,13 @@ def draw_contact_sheet(doc: dict, out: str | Path, dataset, splits: dict[str, An
     sph = np.degrees(cartesian_to_spherical(dataset.lights[torch.as_tensor(pick)].double().numpy()))
     rows = []
     for k, i in enumerate(pick):
-        images = [_upscale(target[k].numpy(), tile)] + [_upscale(pred[k], tile) for pred in renders]
+        images = [target[k].numpy()] + [pred[k] for pred in renders]
         captions = [""] + [f"{s[k]:.2f} dB" for s in scores]
         label = f"{dataset.names[int(i)]}  polar {sph[k, 0]:.1f}°  azimuth {sph[k, 1]:.1f}°"
         rows.append(SheetRow(images=images, label=label, captions=captions))
-    tw = images[0].shape[1]
-    body = contact_sheet(rows, [""] * len(columns), tile=max(images[0].shape[:2]))
+    tile = max(tile, h, w)  # small images are enlarged a whole number of times, large ones kept
+    tw = w * max(1, tile // max(h, w))
+    body = contact_sheet(rows, [""] * len(columns), tile=tile)
     return _with_header(body, columns, tw, title=f"{doc['dataset']['source']}: ground truth and every cell at {len(pick)} test lights (PSNR under each)")
 
 

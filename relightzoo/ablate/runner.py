@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..atomic import write_json_atomic
+from ..util.atomic import write_json_atomic
 from ..errors import CheckpointError, RelightzooError, TooFewLightsError
 from .grid import Cell, Grid
 
@@ -108,15 +108,29 @@ def model_settings(grid: Grid, model: str) -> dict[str, Any]:
     from ..train import training_settings
     from ..zoo import get_plugin
 
-    factory = get_plugin("model", model).factory
-    return training_settings(
-        factory, steps=grid.steps, batch_size=grid.batch_size, lr=grid.lr, schedule=grid.schedule, warmup_steps=grid.warmup_steps
-    )
+    return training_settings(get_plugin("model", model).factory, **grid.training_overrides())
 
 
-def _can_resume(folder: Path, spec: dict, settings: dict[str, Any], cell: Cell) -> bool:
-    """Whether ``folder`` holds a checkpoint (with resume state) of this very cell."""
+def cell_settings(grid: Grid, cell: Cell):
+    """The :class:`~relightzoo.train.TrainingSettings` ``cell`` trains with (checked as
+    :func:`relightzoo.train.train` checks them): its model's (:func:`model_settings`), its
+    seed, a log line every hundredth of the run, and no steps for a baseline row."""
+    from ..train import TrainingSettings
+    from ..zoo import get_plugin
+
+    chosen = model_settings(grid, cell.model)
+    log_every = max(1, chosen["steps"] // 100)
+    if cell.baseline:
+        chosen["steps"] = 0
+    return TrainingSettings.resolve(get_plugin("model", cell.model).factory, seed=cell.seed, log_every=log_every, **chosen)
+
+
+def _can_resume(folder: Path, spec: dict, settings, dataset, split) -> bool:
+    """Whether ``folder`` holds a checkpoint (with resume state) that :func:`relightzoo.train.train`
+    would resume for this cell: the same comparison (:func:`relightzoo.train.state.run_difference`)
+    of model, dataset, training lights and settings, and no more steps than the cell's."""
     from ..train import LATEST, read_config, state_path
+    from ..train.state import run_config, run_difference
 
     latest = folder / LATEST
     if not (latest.is_file() and state_path(latest).is_file()):
@@ -125,16 +139,8 @@ def _can_resume(folder: Path, spec: dict, settings: dict[str, Any], cell: Cell) 
         config = read_config(latest)
     except CheckpointError:
         return False
-    tr = config.get("training") or {}
-    same = (
-        config.get("spec", {}).get("model") == spec.get("model")
-        and config.get("spec", {}).get("encoder") == spec.get("encoder")
-        and config.get("spec", {}).get("activation") == spec.get("activation")
-        and (tr.get("batch_size"), tr.get("lr"), tr.get("seed"), tr.get("schedule"))
-        == (settings["batch_size"], settings["lr"], cell.seed, settings["schedule"])
-        and (config.get("dataset") or {}).get("split", {}).get("rule") == cell.lights
-    )
-    return same and int(config.get("step", 0)) <= settings["steps"]
+    wanted = run_config(spec, dataset, split, settings)
+    return run_difference(config, wanted) is None and int(config.get("step", 0)) <= settings.steps
 
 
 def _base_record(cell: Cell, spec: dict | None) -> dict[str, Any]:
@@ -155,7 +161,8 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
     from ..evaluate import evaluate, score_model
     from ..lights import LightSplit
     from ..zoo.capabilities import capabilities
-    from ..train import LATEST, METRICS, resolve_device, train
+    from ..train import LATEST, METRICS, train
+    from ..util.devices import resolve_device
 
     device = str(resolve_device(device))  # "auto" -> cpu or cuda, which evaluation needs spelled out
 
@@ -165,25 +172,25 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
     try:
         spec = grid.spec(cell)
         record["spec"] = spec
-        settings = model_settings(grid, cell.model)
-        resume = not cell.baseline and _can_resume(folder, spec, settings, cell)
+        settings = cell_settings(grid, cell)
+        resume = not cell.baseline and _can_resume(folder, spec, settings, dataset, split)
         t_fit = time.perf_counter()
         result = train(
             dataset,
             split,
             spec,
-            steps=0 if cell.baseline else settings["steps"],
-            batch_size=settings["batch_size"],
-            lr=settings["lr"],
-            seed=cell.seed,
+            steps=settings.steps,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            seed=settings.seed,
             device=device,
             out_dir=folder,
-            log_every=max(1, settings["steps"] // 100),
+            log_every=settings.log_every,
             resume=resume,
             overwrite=not resume,
             progress=False,
-            schedule=settings["schedule"],
-            warmup_steps=settings["warmup_steps"],
+            schedule=settings.schedule,
+            warmup_steps=settings.warmup_steps,
             recipe=grid.recipe,
         )
         fit_s = time.perf_counter() - t_fit

@@ -64,7 +64,7 @@ def frame_timings(
     """
     from ..data import load_dataset
     from ..lights import select_lights
-    from ..train import resolve_device
+    from ..util.devices import resolve_device
     from ..zoo import list_plugins
 
     dev = resolve_device(device)

@@ -23,8 +23,8 @@ import torch
 
 from ..data import OLATDataset, PixelLightSampler
 from ..errors import PluginError
-from ..train import create_optimizer, resolve_device
-from ..train.loop import DEFAULT_BATCH_SIZE, keep_freed_memory, train_step
+from ..train import DEFAULT_BATCH_SIZE, create_optimizer, train_step
+from ..util.devices import keep_freed_memory, resolve_device
 from ..zoo import create_model
 from ..zoo.api import DEFAULT_RENDER_CHUNK
 from ..zoo.capabilities import render_model

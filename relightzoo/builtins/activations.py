@@ -42,7 +42,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from relightzoo.errors import PluginError
-from relightzoo.zoo import Backbone, hookimpl
+from relightzoo.zoo.api import Backbone
+from relightzoo.zoo.hookspecs import hookimpl
 
 __all__ = [
     "PERIODIC_KERNELS",

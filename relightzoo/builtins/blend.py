@@ -17,12 +17,32 @@ import torch.nn.functional as F
 
 from relightzoo.errors import PluginError
 from relightzoo.lights import nearest_lights
-from relightzoo.zoo import CapturedImagesModel, hookimpl
+from relightzoo.zoo.api import CapturedImagesModel
+from relightzoo.zoo.hookspecs import hookimpl
 
-__all__ = ["BlendModel", "EXACT_ANGLE", "register_models"]
+__all__ = ["BlendModel", "EXACT_ANGLE", "blend_weights", "blend_neighbours", "register_models"]
 
 EXACT_ANGLE = 1e-5
 """A query within this many radians of a training light returns that light's image."""
+
+
+def blend_weights(angles: torch.Tensor, power: float) -> torch.Tensor:
+    """The ``blend`` baseline's weights ``[Q, k]`` for neighbours at ``angles [Q, k]`` (nearest
+    first): ``angle ** -power`` normalised, one-hot on a neighbour that coincides with the query."""
+    w = angles.clamp_min(EXACT_ANGLE) ** -power
+    exact = angles[:, :1] < EXACT_ANGLE
+    one_hot = (torch.arange(angles.shape[1], device=angles.device) == 0).to(w.dtype).expand_as(w)
+    w = torch.where(exact, one_hot, w)
+    return w / w.sum(-1, keepdim=True)
+
+
+def blend_neighbours(captured: torch.Tensor, lights: torch.Tensor, k: int, power: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(indices [Q, k], weights [Q, k])``: the ``k`` captured lights ``captured [T, 3]``
+    nearest each of ``lights`` (normalised; in float64) and their :func:`blend_weights`."""
+    queries = torch.as_tensor(lights, dtype=torch.float64, device=captured.device).reshape(-1, 3)
+    queries = queries / queries.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    idx, ang = nearest_lights(queries, captured.double(), min(int(k), len(captured)))
+    return idx, blend_weights(ang, power).float()
 
 
 class BlendModel(CapturedImagesModel):
@@ -42,14 +62,7 @@ class BlendModel(CapturedImagesModel):
 
     def weights(self, lights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(indices [Q, k], weights [Q, k])`` of the training images blended for each light."""
-        queries = torch.as_tensor(lights, dtype=torch.float64, device=self.lights.device).reshape(-1, 3)
-        queries = queries / queries.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        k = min(self.k, len(self.lights))
-        idx, ang = nearest_lights(queries, self.lights.double(), k)
-        w = ang.clamp_min(EXACT_ANGLE) ** -self.power
-        exact = ang[:, :1] < EXACT_ANGLE
-        w = torch.where(exact, (torch.arange(k, device=w.device) == 0).to(w.dtype).expand_as(w), w)
-        return idx, (w / w.sum(-1, keepdim=True)).float()
+        return blend_neighbours(self.lights, lights, self.k, self.power)
 
     @torch.no_grad()
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:

@@ -20,7 +20,8 @@ import torch
 
 from relightzoo.errors import PluginError
 from relightzoo.lights import cartesian_to_spherical
-from relightzoo.zoo import Encoder, hookimpl
+from relightzoo.zoo.api import Encoder
+from relightzoo.zoo.hookspecs import hookimpl
 
 __all__ = ["RawEncoder", "ScaledSphericalEncoder", "FourierEncoder", "DirectionEncoder", "register_encoders"]
 

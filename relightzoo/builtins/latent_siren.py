@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from relightzoo.errors import PluginError
-from relightzoo.zoo import Backbone, CoordinateModel, Encoder, hookimpl
+from relightzoo.zoo.api import Backbone, CoordinateModel, Encoder
+from relightzoo.zoo.hookspecs import hookimpl
 
 __all__ = ["LatentSirenModel", "register_models"]
 

@@ -39,10 +39,10 @@ from torch import nn
 
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
-from relightzoo.lights import nearest_lights
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, CapturedImagesModel, hookimpl
+from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, CapturedImagesModel
+from relightzoo.zoo.hookspecs import hookimpl
 
-from .blend import EXACT_ANGLE
+from .blend import blend_neighbours, blend_weights
 
 __all__ = ["LearnedBlendModel", "DEFAULT_BACKBONE", "blend_weights", "register_models"]
 
@@ -51,16 +51,6 @@ DEFAULT_BACKBONE = "mobilenetv3_small_100"
 48 x 48: mobilenetv3_small_100 0.12 s, efficientnet_lite0 0.25 s, resnet10t 0.27 s, resnet18 0.45 s)."""
 
 _NAME = "model 'learned-blend'"
-
-
-def blend_weights(angles: torch.Tensor, power: float) -> torch.Tensor:
-    """The ``blend`` baseline's weights ``[Q, k]`` for neighbours at ``angles [Q, k]`` (nearest
-    first): ``angle ** -power`` normalised, one-hot on a neighbour that coincides with the query."""
-    w = angles.clamp_min(EXACT_ANGLE) ** -power
-    exact = angles[:, :1] < EXACT_ANGLE
-    one_hot = (torch.arange(angles.shape[1], device=angles.device) == 0).to(w.dtype).expand_as(w)
-    w = torch.where(exact, one_hot, w)
-    return w / w.sum(-1, keepdim=True)
 
 
 def _create_encoder(name: str, in_chans: int) -> nn.Module:
@@ -232,10 +222,7 @@ class LearnedBlendModel(CapturedImagesModel):
         """``(indices [Q, k], weights [Q, k])``: the training images each light blends and the
         baseline's weights for them (the same as ``blend`` with this ``k`` and ``power``)."""
         self.check_training_data()
-        queries = torch.as_tensor(lights, dtype=torch.float64, device=self.lights.device).reshape(-1, 3)
-        queries = queries / queries.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        idx, ang = nearest_lights(queries, self.lights.double(), self.k)
-        return idx, blend_weights(ang, self.power).float()
+        return blend_neighbours(self.lights, lights, self.k, self.power)
 
     @torch.no_grad()
     def render(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:

@@ -44,7 +44,10 @@ from torch import nn
 
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, create_activation, hookimpl
+from relightzoo.util.devices import device_of
+from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder
+from relightzoo.zoo.factory import create_activation
+from relightzoo.zoo.hookspecs import hookimpl
 from relightzoo.zoo.frame_cache import FRAME_CACHE_BYTES, FrameCache, tensor_key
 
 __all__ = ["LowRankModel", "PIXEL_BASES", "LIGHT_ENCODINGS", "real_harmonics", "register_models"]
@@ -201,9 +204,11 @@ class LowRankModel(CoordinateModel):
         self.register_buffer("fixed_light", torch.tensor(_FIXED_LIGHT), persistent=False)
         if pixel_basis == "network":
             self.encoder = encoder
-            u_layers: list[nn.Module] = [activation.layer(encoder.out_features, pixel_hidden_features, first=True)]
-            u_layers += [activation.layer(pixel_hidden_features, pixel_hidden_features, first=False) for _ in range(pixel_hidden_layers - 1)]
-            u_head = nn.Linear(pixel_hidden_features, 3 * self.components)
+            u_layers = [
+                activation.layer(encoder.out_features if i == 0 else pixel_hidden_features, pixel_hidden_features, first=i == 0)
+                for i in range(pixel_hidden_layers)
+            ]  # 0 hidden layers: the head reads the encoding, as V's does with light_hidden_layers=0
+            u_head = nn.Linear(pixel_hidden_features if pixel_hidden_layers else encoder.out_features, 3 * self.components)
             activation.init_head(u_head)
             self.pixel_net = nn.Sequential(*u_layers, u_head)
             self.table = None
@@ -303,16 +308,13 @@ class LowRankModel(CoordinateModel):
         return 2.0 * torch.einsum("nkc,nk->nc", u, v) - 1.0
 
     # -- rendering -----------------------------------------------------------------------------
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def _pixel_chunks(self, height: int, width: int, chunk: int | None):
         """``(rows slice, U [n, 3, R])`` over the image, ``chunk`` pixels (whole rows) at a time
         (default :data:`~relightzoo.zoo.DEFAULT_RENDER_CHUNK`), laid out so that a frame is one
         matrix product with ``V [R, L]``. U does not depend on the light:
         when the whole image's U fits in :data:`~relightzoo.zoo.frame_cache.FRAME_CACHE_BYTES`
         it is computed once per size and reused by later frames."""
-        device = self._device()
+        device = device_of(self)
         chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
         rows_per_chunk = max(1, chunk // max(width, 1))
         whole = None
@@ -332,7 +334,7 @@ class LowRankModel(CoordinateModel):
 
     def _pixel_factors_rows(self, height: int, width: int, r0: int, r1: int, rows_per_chunk: int) -> torch.Tensor:
         """U of rows ``r0:r1`` as one ``[n, 3, R]`` tensor, evaluated ``rows_per_chunk`` rows at a time."""
-        device = self._device()
+        device = device_of(self)
         parts = [
             self._pixel_factors_ncr(pixel_grid(height, width, device=device, rows=slice(a, min(r1, a + rows_per_chunk))))
             for a in range(r0, r1, rows_per_chunk)
@@ -342,7 +344,7 @@ class LowRankModel(CoordinateModel):
     @torch.no_grad()
     def render_linear(self, lights: torch.Tensor, height: int, width: int, *, chunk: int | None = None) -> torch.Tensor:
         """Unclamped images ``[L, H, W, 3]`` (``sum_k U_k V_k``) for ``lights [L, 3]``, on the CPU."""
-        lights = torch.as_tensor(lights, dtype=torch.float32, device=self._device()).reshape(-1, 3)
+        lights = torch.as_tensor(lights, dtype=torch.float32, device=device_of(self)).reshape(-1, 3)
         v = self.light_factors(lights)  # [L, R]
         out = torch.empty(len(lights), height, width, 3)
         for rows, u in self._pixel_chunks(height, width, chunk):
@@ -368,7 +370,7 @@ class LowRankModel(CoordinateModel):
         weighted sum of :meth:`render_linear` images; equal to the weighted sum of the clamped
         :meth:`render` images wherever no single-light render leaves [0, 1].
         """
-        device = self._device()
+        device = device_of(self)
         dirs = torch.as_tensor(dirs, dtype=torch.float32, device=device).reshape(-1, 3)
         weights = torch.as_tensor(weights, dtype=torch.float32, device=device).reshape(-1, 3)
         if len(dirs) != len(weights):

@@ -31,7 +31,8 @@ from torch import nn
 
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, Backbone, CapturedImagesModel, Encoder, hookimpl
+from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CapturedImagesModel, Encoder
+from relightzoo.zoo.hookspecs import hookimpl
 
 __all__ = ["NeuralRTIModel", "register_models"]
 

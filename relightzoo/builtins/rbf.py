@@ -30,7 +30,7 @@ import math
 import torch
 
 from relightzoo.errors import PluginError
-from relightzoo.zoo import hookimpl
+from relightzoo.zoo.hookspecs import hookimpl
 
 from .rti import LightBasisModel
 

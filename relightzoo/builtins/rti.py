@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from relightzoo.errors import PluginError, TooFewLightsError
-from relightzoo.zoo import RelightModel, hookimpl, training_data_tensors
+from relightzoo.zoo.api import RelightModel, training_data_tensors
+from relightzoo.zoo.hookspecs import hookimpl
 from relightzoo.zoo.frame_cache import FrameCache, tensor_key
 
 from .lowrank import real_harmonics

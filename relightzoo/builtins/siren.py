@@ -12,7 +12,8 @@ from torch import nn
 
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
-from relightzoo.zoo import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder, hookimpl
+from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder
+from relightzoo.zoo.hookspecs import hookimpl
 from relightzoo.zoo.frame_cache import FRAME_CACHE_BYTES, FrameCache, frame_cache_enabled, tensor_key
 
 __all__ = ["SirenModel", "register_models"]

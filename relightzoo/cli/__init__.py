@@ -8,7 +8,6 @@ status 1; set ``RELIGHTZOO_DEBUG=1`` to see their traceback.
 
 from __future__ import annotations
 
-import importlib
 import os
 import warnings
 
@@ -16,6 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import RelightzooError
+from .lazy import LazyGroup
 
 __all__ = ["main", "COMMANDS"]
 
@@ -37,25 +37,9 @@ The help line is kept here so that ``relightzoo --help`` lists the commands with
 importing them (several pull in torch and timm)."""
 
 
-def _available(spec: str) -> bool:
-    """Whether the module behind a command exists (commands land one by one)."""
-    module = spec.partition(":")[0]
-    return importlib.util.find_spec(module) is not None
-
-
-class LazyGroup(click.Group):
-    """A click group that imports a subcommand's module only when it is invoked or listed,
-    and turns user errors into one-line messages."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name, (spec, _) in COMMANDS.items() if _available(spec)]
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        spec = COMMANDS.get(name, ("", ""))[0]
-        if not spec or not _available(spec):
-            return None
-        module, _, attr = spec.partition(":")
-        return getattr(importlib.import_module(module), attr)
+class _MainGroup(LazyGroup):
+    """The top group: every command lazy (:data:`COMMANDS`), listed without importing any,
+    and user errors turned into one-line messages."""
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List commands from :data:`COMMANDS` without importing them."""
@@ -78,7 +62,7 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_MainGroup, lazy={name: spec for name, (spec, _) in COMMANDS.items()}, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="relightzoo")
 def main() -> None:
     """relightzoo: learn (pixel, light direction) -> RGB from light-stage photographs

@@ -213,7 +213,7 @@ def ablate(ctx: click.Context, **params: Any) -> None:
     """
     from ..console import console, print_json
     from ..data import load_dataset
-    from ..train import resolve_device
+    from ..util.devices import resolve_device
     from ..zoo.args import parse_kv
     from ..ablate import build_grid, check_rules, claim_results_dir, results_document, run_grid, write_reports
 

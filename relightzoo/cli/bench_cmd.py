@@ -66,7 +66,8 @@ def bench(
     from ..bench.relighting import envmap_timings, render_peak_rss
     from ..bench.suite import BenchSettings, check_names, run_bench
     from ..console import console, make_progress, print_json
-    from ..train import DEFAULT_BATCH_SIZE, resolve_device
+    from ..train import DEFAULT_BATCH_SIZE
+    from ..util.devices import resolve_device
 
     settings = BenchSettings(
         encoders=_names(encoders),

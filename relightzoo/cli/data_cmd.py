@@ -1,4 +1,4 @@
-"""``relightzoo data``: inspect datasets, convert light files, render new datasets.
+"""``relightzoo data``: inspect datasets, draw a few of their lights, convert light files, render new datasets.
 
 ``render`` lives in :mod:`relightzoo.cli.render_cmd` and is imported only when it is called,
 so ``data info`` never loads the renderer.
@@ -6,34 +6,16 @@ so ``data info`` never loads the renderer.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import click
 
+from .lazy import LazyGroup
+
 __all__ = ["data"]
 
 _FORMATS = ["cartesian", "spherical", "spherical-deg"]
-_LAZY = {"render": ("relightzoo.cli.render_cmd", "render")}
-
-
-class _DataGroup(click.Group):
-    """The ``data`` group: its own commands, plus ``render`` loaded on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        lazy = [n for n, (mod, _) in _LAZY.items() if importlib.util.find_spec(mod) is not None]
-        return sorted(set(super().list_commands(ctx)) | set(lazy))
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        cmd = super().get_command(ctx, name)
-        if cmd is None and name in _LAZY:
-            mod, attr = _LAZY[name]
-            if importlib.util.find_spec(mod) is not None:
-                cmd = getattr(importlib.import_module(mod), attr)
-        return cmd
-
-
-@click.group(cls=_DataGroup)
+@click.group(cls=LazyGroup, lazy={"render": "relightzoo.cli.render_cmd:render"})
 def data() -> None:
     """Inspect OLAT datasets, convert light files, render new datasets.
 
@@ -94,6 +76,27 @@ def _spread(n: int, k: int) -> list[int]:
     if k <= 0:
         return []
     return sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+
+
+@data.command("sheet")
+@click.argument("data_arg", metavar="DATA")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--count", type=click.IntRange(1, 1000), default=8, show_default=True, help="How many lights to show.")
+@click.option("--columns", type=click.IntRange(1, 100), default=4, show_default=True, help="Images a row.")
+@click.option("--scale", type=click.IntRange(1, 64), default=3, show_default=True, help="Pixel enlargement.")
+def sheet(data_arg: str, out: Path, count: int, columns: int, scale: int) -> None:
+    """Write OUT (a PNG): COUNT of DATA's lights side by side, from the pole down to 75
+    degrees, each labelled with its polar angle and azimuth (docs/images/demo_lights.png)."""
+    from ..console import console
+    from ..data import load_dataset
+    from ..data.render.sheet import lights_sheet, spread_lights
+    from ..util.atomic import write_image_atomic
+
+    ds = load_dataset(data_arg)
+    lights = ds.lights.numpy()
+    idx = spread_lights(lights, count)
+    write_image_atomic(out, lights_sheet(ds.images().numpy(), lights, idx, columns=columns, scale=scale))
+    console.print(f"wrote {out} ({len(idx)} lights of {len(ds)})", markup=False, highlight=False, soft_wrap=True)
 
 
 @data.command("convert")

@@ -19,38 +19,7 @@ import click
 from ..errors import DataError
 from ..lights import RULE_HELP
 
-__all__ = ["eval_", "results_document", "write_json_atomic"]
-
-
-def results_document(checkpoint: Path, config: dict, evaluation: dict, *, device: str) -> dict:
-    """The ``results.json`` document: what was evaluated, then the numbers (see :func:`relightzoo.evaluate.evaluate`)."""
-    from .. import __version__
-
-    spec = config.get("spec") or {}
-    return {
-        "relightzoo_version": __version__,
-        "checkpoint": str(checkpoint),
-        "step": config.get("step"),
-        "model": spec,
-        "method_name": _method_name(spec),
-        "device": device,
-        **evaluation,
-    }
-
-
-def _method_name(spec: dict) -> str:
-    """``siren(scaled-spherical, sine)`` from a model spec: what the table calls the model."""
-    name = (spec.get("model") or {}).get("name", "model")
-    parts = [(spec.get(k) or {}).get("name") for k in ("encoder", "activation")]
-    parts = [p for p in parts if p]
-    return f"{name}({', '.join(parts)})" if parts else str(name)
-
-
-def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` as indented JSON atomically (:mod:`relightzoo.atomic`), NaN refused."""
-    from ..atomic import write_json_atomic as write
-
-    write(path, obj, allow_nan=False)
+__all__ = ["eval_"]
 
 
 def _output_folder(out: Path) -> Path:
@@ -124,8 +93,10 @@ def eval_(checkpoint: Path, data: str | None, rule: str | None, out: Path | None
     """
     from ..console import console, print_json
     from ..data import load_dataset
-    from ..evaluate import evaluate, evaluation_sheet, resolve_split
-    from ..train import load_checkpoint, resolve_device
+    from ..evaluate import evaluate, evaluation_sheet, resolve_split, results_document
+    from ..train import load_checkpoint
+    from ..util.atomic import write_image_atomic, write_json_atomic
+    from ..util.devices import resolve_device
 
     torch_device = resolve_device(device)
     model, config = load_checkpoint(checkpoint, device=torch_device)
@@ -140,7 +111,7 @@ def eval_(checkpoint: Path, data: str | None, rule: str | None, out: Path | None
     # a transient bar leaves a blank line behind where stderr is not a terminal (logs, CI)
     evaluation = evaluate(model, dataset, split, device=torch_device, progress=console.is_terminal and not json_)
     doc = results_document(checkpoint, config, evaluation, device=str(torch_device))
-    write_json_atomic(out / "results.json", doc)
+    write_json_atomic(out / "results.json", doc, allow_nan=False)
     sheet_path = None
     if sheet_lights > 0:
         sheet = evaluation_sheet(
@@ -152,10 +123,7 @@ def eval_(checkpoint: Path, data: str | None, rule: str | None, out: Path | None
             title=f"{doc['method_name']} on {dataset.source}, lights {split.rule}",
         )
         sheet_path = out / "contact_sheet.png"
-        from ..atomic import atomic_path
-
-        with atomic_path(sheet_path) as tmp:
-            sheet.save(tmp, format="PNG")
+        write_image_atomic(sheet_path, sheet)
     if json_:
         print_json(doc)
     else:

@@ -117,8 +117,6 @@ def png_plot(
         draw.rectangle([ox - 2, oy - 2, ox + im.width + 1, oy + im.height + 1], outline=colour, width=2)
         draw.text((ox, oy + im.height + 4), f"light {i}", fill=colour)
     path = Path(path)
-    from ..atomic import atomic_path
+    from ..util.atomic import write_image_atomic
 
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
-    return path
+    return write_image_atomic(path, canvas)

@@ -25,6 +25,7 @@ __all__ = [
     "POSITIVE_FLOAT",
     "MAX_SEED",
     "MAX_COUNT",
+    "SIZE",
 ]
 
 MAX_SEED = 2**32 - 1
@@ -96,3 +97,25 @@ LEARNING_RATE = POSITIVE_FLOAT
 
 FINITE = FiniteFloatRange()
 """Any finite number (angles)."""
+
+
+class Size(click.ParamType):
+    """An image size, ``WxH`` or ``N`` (square): ``(width, height)``, in the one grammar of
+    :func:`relightzoo.util.sizes.parse_size`; anything else is a usage error."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        from ..errors import RelightzooError
+        from ..util.sizes import parse_size
+
+        try:
+            return parse_size(value)
+        except RelightzooError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = Size()
+"""``--size WxH`` or ``--size N``."""

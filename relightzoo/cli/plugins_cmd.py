@@ -17,9 +17,10 @@ def _kind_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     """Accept ``encoder`` and ``encoders`` alike."""
     if value is None:
         return None
-    v = value.strip().lower()
-    v = v[:-1] if v.endswith("s") and v[:-1] in _KINDS else v
-    if v not in _KINDS:
+    from ..util.names import singular
+
+    v = singular(value, _KINDS)
+    if v is None:
         raise click.BadParameter(f"{value!r} is not one of {', '.join(_KINDS)}")
     return v
 

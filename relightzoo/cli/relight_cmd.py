@@ -20,8 +20,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import DataError, RelightzooError
-from .params import FINITE, FiniteFloatRange
+from ..errors import DataError
+from .params import FINITE, SIZE, FiniteFloatRange
 
 __all__ = ["relight"]
 
@@ -41,17 +41,6 @@ def _parse_light(ctx: click.Context, param: click.Parameter, value: str | None):
     if len(nums) != 3:
         raise click.BadParameter(f"{value!r} has {len(nums)} numbers; a direction is x,y,z (e.g. 0.36,0.48,0.8)")
     return tuple(nums)
-
-
-def _parse_size(ctx: click.Context, param: click.Parameter, value: str | None):
-    if value is None:
-        return None
-    from ..relight import parse_size
-
-    try:
-        return parse_size(value)
-    except RelightzooError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_exposure(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -147,7 +136,7 @@ def _orbit_polar(value: float, degrees: bool) -> float:
 @click.option("--orbit-polar", type=FINITE, metavar="P", help="Animate the light once around the pole at this polar angle (radians, or degrees with --degrees); --out must be a .gif.")
 @click.option("--frames", type=click.IntRange(2, 10000), help=f"Frames of a --to or --orbit-polar animation [default: {DEFAULT_FRAMES}].")
 @click.option("--fps", type=FiniteFloatRange(min=0, max=50, min_open=True), help=f"Frames per second of the animation [default: {DEFAULT_FPS:g}].")
-@click.option("--size", callback=_parse_size, metavar="WxH", help="Output size, e.g. 1024x1024; default: the training images' size.")
+@click.option("--size", type=SIZE, metavar="WxH", help="Output size, e.g. 1024x1024 (or 512 for a square); default: the training images' size.")
 @click.option("--out", "out", required=True, metavar="IMAGE", type=click.Path(path_type=Path), help="Output image (.png, or .jpg for 8 bit; .gif for an animation).")
 @click.option("--bit-depth", type=click.Choice(["8", "16"]), help="PNG bit depth [default: 8].")
 @click.option("--srgb", is_flag=True, help="Encode the output with the sRGB curve for display (default: linear values, like the datasets' images).")
@@ -185,7 +174,8 @@ def relight(
     from ..console import console
     from ..lights import format_direction
     from ..relight import check_output_path, check_output_size, load_model, relight_to_file
-    from ..train import read_config, resolve_device
+    from ..train import read_config
+    from ..util.devices import resolve_device
 
     extras = {"--envmap-k": envmap_k, "--exposure": exposure, "--frames": frames, "--fps": fps, "--bit-depth": bit_depth}
     mode = _check_modes(light, polar, azimuth, envmap, to_light, orbit_polar, out, extras)
@@ -239,7 +229,7 @@ def relight(
 
         rendered = render_sequence(model, lights, height, width)
         if srgb:
-            from ..envmap import linear_to_srgb
+            from ..util.images import linear_to_srgb
 
             rendered = linear_to_srgb(rendered)
         n = write_gif(rendered, out, fps=fps)

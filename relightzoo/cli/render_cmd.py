@@ -7,7 +7,6 @@ took and the exact command that rebuilds it. Needs ``pip install "relightzoo[ren
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from pathlib import Path
@@ -16,21 +15,12 @@ import click
 
 from .. import __version__
 from ..errors import RelightzooError
-from .params import SEED
+from .params import SEED, SIZE
 
-__all__ = ["render", "parse_size", "RENDER_JSON"]
+__all__ = ["render", "RENDER_JSON"]
 
 RENDER_JSON = "render.json"
 """The file beside the images that records how they were rendered."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"64"`` -> (64, 64); ``"64x48"`` -> (width 64, height 48)."""
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
-    if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
-        raise click.BadParameter(f"expected N or WxH with positive integers, got {text!r}")
-    w = int(m.group(1))
-    return w, int(m.group(2)) if m.group(2) is not None else w
 
 
 def _list_scenes() -> None:
@@ -72,7 +62,7 @@ def _command_line(scene: str, out: Path, width: int, height: int, lights: int, p
 @click.command("render")
 @click.argument("scene", required=False)
 @click.argument("out", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--size", default="64", show_default=True, help="Image size: N (square) or WxH.")
+@click.option("--size", type=SIZE, default="64", show_default=True, help="Image size: N (square) or WxH.")
 @click.option("--lights", "n_lights", type=click.IntRange(1, 100000), default=256, show_default=True,
               help="Number of lights (latlong rounds to a 2:1 grid).")
 @click.option("--pattern", type=click.Choice(["fibonacci", "latlong"]), default="fibonacci", show_default=True,
@@ -86,7 +76,7 @@ def _command_line(scene: str, out: Path, width: int, height: int, lights: int, p
 @click.option("--overwrite", is_flag=True, help="Replace the images in a non-empty OUT.")
 @click.option("--list", "list_", is_flag=True, help="List the scenes and exit.")
 @click.option("--json", "json_", is_flag=True, help="Print the render record (render.json) on stdout.")
-def render(scene: str | None, out: Path | None, size: str, n_lights: int, pattern: str, spp: int | None,
+def render(scene: str | None, out: Path | None, size: tuple[int, int], n_lights: int, pattern: str, spp: int | None,
            max_depth: int | None, seed: int, bit_depth: str, overwrite: bool, list_: bool, json_: bool) -> None:
     """Render an OLAT dataset of SCENE into the folder OUT with Mitsuba 3.
 
@@ -105,7 +95,7 @@ def render(scene: str | None, out: Path | None, size: str, n_lights: int, patter
         return
     if scene is None or out is None:
         raise click.UsageError("SCENE and OUT are required (or pass --list to see the scenes)")
-    width, height = parse_size(size)
+    width, height = size
     spec = get_scene(scene)
     lights = hemisphere_pattern(pattern, n_lights)
     start = time.perf_counter()
@@ -137,7 +127,7 @@ def render(scene: str | None, out: Path | None, size: str, n_lights: int, patter
         "command": _command_line(spec.name, out, width, height, n_lights, pattern, renderer.spp,
                                  renderer.max_depth, seed, int(bit_depth), overwrite),
     }
-    from ..atomic import write_json_atomic
+    from ..util.atomic import write_json_atomic
 
     write_json_atomic(out / RENDER_JSON, record)
     if json_:

@@ -28,13 +28,13 @@ import click
 
 from ..errors import TrainingError
 from ..lights import RULE_HELP
+from ..train.settings import DEFAULT_LOG_EVERY, RUN_OPTIONS
+from ..zoo.factory import DEFAULT_ACTIVATION, DEFAULT_ENCODER  # the zoo's defaults, shown in --help
 from .params import COUNT, LEARNING_RATE, NONNEGATIVE, SEED, STEPS
 
 __all__ = ["train", "DEFAULT_MODEL", "DEFAULT_ENCODER", "DEFAULT_ACTIVATION", "DEFAULT_LIGHTS", "default_run_dir"]
 
 DEFAULT_MODEL = "siren"
-DEFAULT_ENCODER = "scaled-spherical"
-DEFAULT_ACTIVATION = "sine"
 DEFAULT_LIGHTS = "xu5:0.77"
 """The thesis's setting: the centre light and four at polar angle 0.77 rad."""
 
@@ -102,7 +102,7 @@ def _fill_from_run(ctx: click.Context, params: dict[str, Any], run: dict) -> Non
             params[arg] = run_args
     if not _explicit(ctx, "lights") and (dataset.get("split") or {}).get("rule"):
         params["lights"] = dataset["split"]["rule"]
-    for key in ("steps", "batch_size", "lr", "schedule", "warmup_steps", "seed", "checkpoint_every", "log_every"):
+    for key in RUN_OPTIONS:
         if not _explicit(ctx, key) and key in training:
             params[key] = training[key]
 
@@ -197,7 +197,7 @@ def _comparison_line(name: str, results: dict, best: str | None) -> str | None:
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
 @click.option("--checkpoint-every", type=COUNT, default=None, help="Save latest/best every K steps [default: a tenth of the run].")
-@click.option("--log-every", type=COUNT, default=100, show_default=True, help="Write metrics.jsonl every K steps.")
+@click.option("--log-every", type=COUNT, default=DEFAULT_LOG_EVERY, show_default=True, help="Write metrics.jsonl every K steps.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR", help="Continue the run in RUN_DIR where it stopped.")
 @click.option("--tensorboard", is_flag=True, help="Also log to RUN_DIR/tensorboard (needs the tensorboard package).")
 @click.option("--eval/--no-eval", "evaluate_", default=True, show_default=True, help="Score the held-out lights at the end.")
@@ -218,7 +218,8 @@ def train(ctx: click.Context, **params: Any) -> None:
     from ..console import console, print_json
     from ..data import load_dataset
     from ..lights import select_lights
-    from ..train import TrainingInterrupted, resolve_device
+    from ..train import TrainingInterrupted
+    from ..util.devices import resolve_device
     from ..train import train as run_training
     from ..train.distributed import world_from_env
     from ..zoo.args import parse_kv
@@ -317,14 +318,14 @@ def _evaluate(result, dataset, split, device, *, quiet: bool) -> dict:
     import warnings
 
     from ..console import console
-    from ..evaluate import evaluate
-    from .eval_cmd import results_document, write_json_atomic
+    from ..evaluate import evaluate, results_document
+    from ..util.atomic import write_json_atomic
 
     if not split.held_out:
         warnings.warn(f"the split {split.rule!r} holds out no light: the scores are on the training lights", stacklevel=1)
     evaluation = evaluate(result.model, dataset, split, device=device, progress=not quiet)
     doc = results_document(result.latest, result.config, evaluation, device=str(device))
-    write_json_atomic(result.out_dir / "eval" / "results.json", doc)
+    write_json_atomic(result.out_dir / "eval" / "results.json", doc, allow_nan=False)
     if not quiet:
         which = "held-out" if split.held_out else "training"
         console.print(f"{which} lights ({len(split.test)}; {len(split.in_cap)} inside the training cap):")

@@ -48,7 +48,7 @@ def view(source: str, compare: str | None, data: str | None, model_name: str | N
     import webbrowser
 
     from ..console import console
-    from ..train import resolve_device
+    from ..util.devices import resolve_device
     from ..web.server import ViewerServer
     from ..web.sources import build_state
 

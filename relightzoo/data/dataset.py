@@ -12,7 +12,6 @@ Every problem with the folder is a one-line :class:`~relightzoo.errors.DataError
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -22,6 +21,7 @@ import torch
 
 from ..errors import DataError
 from ..lights import cartesian_to_spherical, validate_directions
+from ..util.names import natural_key
 from .images import IMAGE_EXTENSIONS, image_size, is_image_file, read_image
 from .lightfile import LIGHT_FILE_NAMES, LightTable, read_lights_file
 from .lpfile import LP_SUFFIX
@@ -197,7 +197,7 @@ def list_images(folder: str | Path) -> list[str]:
 
 def image_order(name: str) -> tuple:
     """Sort key of image names: natural order (numbers by value), ties (``01``/``1``) by the text."""
-    return ([int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)], name)
+    return (natural_key(name), name)
 
 
 def _find_lights_file(folder: Path) -> Path:

@@ -19,6 +19,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
+from ..util.atomic import write_bytes_atomic, write_image_atomic
+from ..util.imagefile import JPEG_OPTIONS, png_bytes
+from ..util.images import max_value, quantize
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -43,16 +46,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 def is_image_file(path: str | Path) -> bool:
     """True when ``path`` has an image extension this module reads."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def max_value(dtype: np.dtype) -> float:
-    """The value that stands for 1.0 in an image of integer ``dtype`` (255 or 65535); 1.0 for floats."""
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    return 1.0
 
 
 def to_float(img: np.ndarray) -> np.ndarray:
@@ -215,46 +208,19 @@ def write_image(path: str | Path, img: np.ndarray, *, bit_depth: int | None = No
     is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
     if is_jpeg and bit_depth != 8:
         raise DataError(f"{path.name}: JPEG holds 8-bit images only; write a .png for 16 bit")
-    if img.dtype.kind == "f":
-        f = np.clip(np.nan_to_num(img, nan=0.0), 0.0, 1.0)
-    else:
-        f = img.astype(np.float64) / max_value(img.dtype)
-    scale = 255.0 if bit_depth == 8 else 65535.0
-    q = np.round(f * scale).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    q = quantize(img, bit_depth)
     if q.ndim == 3 and q.shape[-1] == 1:
         q = q[..., 0]
     if q.ndim not in (2, 3) or (q.ndim == 3 and q.shape[-1] != 3):
         raise DataError(f"{path.name}: expected an image of shape [H, W, 3] or [H, W], got {list(img.shape)}")
-    from ..atomic import atomic_path, write_bytes_atomic
-
-    if bit_depth == 8 or q.ndim == 2:
-        with atomic_path(path) as tmp:
-            if bit_depth == 8:
-                # JPEG: high quality, no chroma subsampling, since datasets are ground truth for scoring
-                Image.fromarray(q).save(tmp, **({"format": "JPEG", "quality": 95, "subsampling": 0} if is_jpeg else {"format": "PNG"}))
-            else:
-                Image.fromarray(q.astype(np.uint16)).save(tmp, format="PNG")  # Pillow's I;16 mode writes 16-bit gray
+    if bit_depth == 16 and q.ndim == 3:
+        # Pillow cannot build a 16-bit RGB image from an array: the package's own PNG encoder
+        write_bytes_atomic(path, png_bytes(q))
+    elif bit_depth == 16:
+        write_image_atomic(path, Image.fromarray(q.astype(np.uint16)), format="PNG")  # Pillow's I;16 mode: 16-bit gray
+    elif is_jpeg:
+        # high quality, no chroma subsampling, since datasets are ground truth for scoring
+        write_image_atomic(path, Image.fromarray(q), format="JPEG", **JPEG_OPTIONS)
     else:
-        write_bytes_atomic(path, _png16_rgb(q))
-
-
-def _png16_rgb(q: np.ndarray) -> bytes:
-    """A uint16 RGB array as the bytes of a 16-bit PNG.
-
-    Pillow cannot build a 16-bit RGB image from an array, so colour images are encoded by
-    this small PNG encoder (zlib, filter type 0); gray ones go through Pillow's ``I;16`` mode.
-    """
-    import struct
-    import zlib
-
-    h, w, _ = q.shape
-    raw = np.empty((h, 1 + w * 6), dtype=np.uint8)
-    raw[:, 0] = 0
-    raw[:, 1:] = q.astype(">u2").view(np.uint8).reshape(h, w * 6)
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b"")
+        write_image_atomic(path, Image.fromarray(q), format="PNG")
 

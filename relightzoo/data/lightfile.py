@@ -307,6 +307,6 @@ def write_lights_file(
     else:
         lines = [_HEADER_OF[fmt]] + [" ".join(_fmt_number(v) for v in row) for row in values]
         text = "\n".join(lines) + "\n"
-    from ..atomic import write_text_atomic
+    from ..util.atomic import write_text_atomic
 
     return write_text_atomic(path, text)

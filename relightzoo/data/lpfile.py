@@ -176,6 +176,6 @@ def write_lp(path: str | Path, dirs: np.ndarray | torch.Tensor, names: Sequence[
     if bad:
         raise DataError(f"writing {path.name}: image name {bad[0]!r} is empty or has surrounding white space")
     lines = [str(len(dirs))] + [f"{n} {' '.join(repr(float(v)) for v in row)}" for n, row in zip(names, dirs)]
-    from ..atomic import write_text_atomic
+    from ..util.atomic import write_text_atomic
 
     return write_text_atomic(path, "\n".join(lines) + "\n")

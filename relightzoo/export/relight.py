@@ -41,7 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..errors import RelightzooError
+from ..errors import ExportError
 
 __all__ = ["RELIGHT_FIELDS", "ExportError", "relight_basis", "relight_planes", "export_relight", "read_relight",
            "evaluate_relight", "IMAGE_FORMATS"]
@@ -54,10 +54,6 @@ IMAGE_FORMATS = ("jpg", "png")
 """Plane image formats written: JPEG (as Relight writes by default) or lossless PNG."""
 
 _TERMS = {"ptm": 6, "hsh": 9}
-
-
-class ExportError(RelightzooError):
-    """A model or an output that cannot be exported."""
 
 
 def relight_basis(kind: str, dirs: np.ndarray) -> np.ndarray:
@@ -163,7 +159,7 @@ def export_relight(
     """
     from PIL import Image
 
-    from ..atomic import atomic_path, write_text_atomic
+    from ..util.atomic import write_image_atomic, write_text_atomic
 
     if image_format not in IMAGE_FORMATS:
         raise ExportError(f"image format {image_format!r}: use one of {', '.join(IMAGE_FORMATS)}")
@@ -182,11 +178,11 @@ def export_relight(
             scales.append(scale)
             biases.append(bias)
         img = Image.fromarray(np.stack(channels, -1))
-        with atomic_path(out / f"plane_{t}.{image_format}") as tmp:
-            if image_format == "jpg":
-                img.save(tmp, format="JPEG", quality=int(quality), subsampling=0)
-            else:
-                img.save(tmp, format="PNG")
+        plane = out / f"plane_{t}.{image_format}"
+        if image_format == "jpg":
+            write_image_atomic(plane, img, format="JPEG", quality=int(quality), subsampling=0)
+        else:
+            write_image_atomic(plane, img)
     info: dict[str, Any] = {
         "width": int(width),
         "height": int(height),

@@ -22,15 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import RelightzooError
+from ..errors import PluginCheckError
 from .checks import CHECKS, CheckResult, run_checks
 from .scene import kit_scene
 
 __all__ = ["CHECKS", "CheckResult", "PluginCheckError", "check_plugin", "assert_plugin_passes", "kit_scene"]
-
-
-class PluginCheckError(RelightzooError):
-    """A plugin failed one or more checks of the conformance kit (the message names them)."""
 
 
 def check_plugin(kind: str, name: str, *, checks: tuple[str, ...] | list[str] | None = None) -> Iterator[CheckResult]:

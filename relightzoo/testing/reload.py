@@ -23,7 +23,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReloadProcess", "reload_process", "plugin_refs"]
+__all__ = ["ReloadProcess", "reload_process", "plugin_refs", "render_in_fresh_process"]
 
 _TIMEOUT_S = 120.0
 
@@ -157,6 +157,21 @@ def reload_process() -> ReloadProcess:
         _shared = ReloadProcess()
         atexit.register(_shared.close)
     return _shared
+
+
+def render_in_fresh_process(checkpoint: str | Path, lights: Any, height: int, width: int, folder: str | Path) -> Any:
+    """Load ``checkpoint`` in the reloading process (one torch thread, the built-ins and this
+    process's plugins) and return its render of ``lights [L, 3]`` at ``height x width`` as a
+    float32 tensor ``[L, H, W, 3]``: what a checkpoint holds, and nothing else. ``folder``
+    receives the request's two small files."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(folder)
+    lights_file, out = folder / "fresh_lights.safetensors", folder / "fresh_render.safetensors"
+    save_file({"lights": torch.as_tensor(lights, dtype=torch.float32).reshape(-1, 3).contiguous()}, str(lights_file))
+    reload_process().render(Path(checkpoint), lights_file, out, height, width)
+    return load_file(str(out))["image"]
 
 
 if __name__ == "__main__":

@@ -20,22 +20,14 @@ from .checkpoint import (
     save_state,
     state_path,
 )
-from .loop import (
-    BEST,
-    CONFIG,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_STEPS,
-    LATEST,
-    METRICS,
-    TrainingInterrupted,
-    TrainResult,
-    psnr_from_mse,
-    resolve_device,
-    train,
-    train_step,
-)
+from ..metrics import psnr_from_mse  # re-exported: relightzoo.train.psnr_from_mse predates metrics.py's
+from ..util.devices import resolve_device  # re-exported: relightzoo.train.resolve_device predates util/devices.py
+from .loop import train
 from .optim import DEFAULT_LR, DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
-from .settings import GLOBAL_DEFAULTS, training_settings
+from .settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, GLOBAL_DEFAULTS, TrainingSettings, training_settings
+from .state import BEST, CONFIG, LATEST, METRICS
+from .step import ModelBatches, train_step
+from .trainer import TrainingInterrupted, TrainResult
 
 __all__ = [
     "BEST",
@@ -50,6 +42,8 @@ __all__ = [
     "METRICS",
     "SCHEDULES",
     "TrainResult",
+    "TrainingSettings",
+    "ModelBatches",
     "TrainingInterrupted",
     "create_optimizer",
     "create_schedule",

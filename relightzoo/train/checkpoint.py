@@ -11,7 +11,7 @@ Resume state (optimiser state, step, RNG states, scheduler state) sits beside a 
 as ``<stem>.state.safetensors``: any nested structure of dicts, lists, numbers and tensors is
 flattened into named tensors plus a JSON skeleton (see :func:`save_state`).
 
-Every write goes through :mod:`relightzoo.atomic` (a temporary file in the same folder,
+Every write goes through :mod:`relightzoo.util.atomic` (a temporary file in the same folder,
 fsynced, then :func:`os.replace`), so a crash mid-write leaves the previous file intact, and a
 full disk or a read-only folder is a one-line :class:`~relightzoo.errors.OutputError`.
 """
@@ -27,14 +27,15 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as _st_load
+from safetensors.torch import load_file as _st_load_file
 from safetensors.torch import save as _st_save
 from torch import nn
 
 from .. import __version__
-from ..atomic import write_bytes_atomic
+from ..util.atomic import write_bytes_atomic
 from ..errors import CheckpointError, PluginError
 from ..jsonfile import NUMBER, ListOf, MapOf, Nullable, check_schema, parse_json
+from ..zoo.factory import spec_or_none
 
 __all__ = [
     "FORMAT_VERSION",
@@ -206,13 +207,20 @@ CONFIG_SCHEMA = {
 CONFIG_SCHEMA["checkpoint?"] = Nullable(CONFIG_SCHEMA)  # a resume state's header holds its checkpoint's config
 
 
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose header was checked, read through a memory map
+    (``safetensors.torch.load_file``), so loading never holds the whole file in memory as
+    well as its tensors; a damaged body is a one-line :class:`CheckpointError`."""
+    try:
+        return _st_load_file(str(path))
+    except SafetensorError as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
 def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and the metadata of a safetensors file, with one-line errors for bad files."""
     header = _read_header(path, "checkpoint")
-    try:
-        tensors = _st_load(path.read_bytes())
-    except SafetensorError as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    tensors = _read_tensors(path)
     meta = header.get("__metadata__") or {}
     return tensors, {str(k): str(v) for k, v in meta.items()}
 
@@ -257,7 +265,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict) -> Path:
     config["format_version"] = FORMAT_VERSION
     config["relightzoo_version"] = __version__
     if "spec" not in config:
-        spec = _spec_of(model)
+        spec = spec_or_none(model)
         if spec is not None:
             config["spec"] = spec
     tensors, aliases = _prepare_tensors(model.state_dict())
@@ -287,18 +295,6 @@ def _json_value(o: Any) -> Any:
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"a checkpoint config cannot hold a {type(o).__name__}")
-
-
-def _spec_of(model: nn.Module) -> dict | None:
-    """The zoo's spec of ``model``, or None for a module the zoo did not build."""
-    try:
-        from ..zoo import model_spec
-    except ImportError:  # pragma: no cover - the zoo is part of the package
-        return None
-    try:
-        return model_spec(model)
-    except (PluginError, AttributeError, TypeError, ValueError):
-        return None
 
 
 def read_config(path: str | Path) -> dict:
@@ -388,18 +384,11 @@ def _build(path: Path, spec: dict) -> nn.Module:
 
 def _check_plugins(path: Path, spec: dict) -> None:
     """Raise a one-line error naming the first plugin in ``spec`` that is not registered."""
-    from ..zoo import missing_plugin
+    from ..zoo.factory import missing_plugin, missing_plugin_message
 
     missing = missing_plugin(spec)
-    if missing is None:
-        return
-    kind, name, package = missing
-    if package:
-        from ..zoo import unavailable_reason
-
-        raise CheckpointError(f"{path} needs the {kind} plugin {name!r} from package {package}, "
-                              + unavailable_reason(kind, name, package))
-    raise CheckpointError(f"{path} needs the {kind} plugin {name!r}, which is not installed")
+    if missing is not None:
+        raise CheckpointError(missing_plugin_message(*missing, needed_by=str(path)))
 
 
 def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor], config: dict) -> None:
@@ -518,10 +507,7 @@ def load_state(path: str | Path) -> dict:
     _config_from_metadata(path, meta)
     if _STATE_KEY not in meta:
         raise CheckpointError(f"{path} is a relightzoo file but not a resume state")
-    try:
-        tensors = _st_load(path.read_bytes())
-    except SafetensorError as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    tensors = _read_tensors(path)
     try:
         return _unpack(parse_json(meta[_STATE_KEY], f"{path}: the {_STATE_KEY} metadata", CheckpointError), tensors)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):

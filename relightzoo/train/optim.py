@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_OPTIMIZER",
     "DEFAULT_LR",
     "SCHEDULES",
+    "check_schedule",
     "create_optimizer",
     "create_schedule",
     "current_lr",
@@ -68,6 +69,14 @@ def create_optimizer(
         raise TrainingError(f"cannot create optimiser {name!r}: {exc}") from None
 
 
+def check_schedule(schedule: str, warmup_steps: int) -> None:
+    """Raise :class:`TrainingError` for a schedule not in :data:`SCHEDULES` or a negative warm-up."""
+    if schedule not in SCHEDULES:
+        raise TrainingError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if warmup_steps < 0:
+        raise TrainingError(f"--warmup-steps must be 0 or more, got {warmup_steps}")
+
+
 def create_schedule(
     optimizer: torch.optim.Optimizer,
     *,
@@ -83,10 +92,7 @@ def create_schedule(
     the rate. ``warmup_steps`` > 0 ramps linearly from ``warmup_lr`` (default 1% of the rate)
     over the first steps, under either schedule.
     """
-    if schedule not in SCHEDULES:
-        raise TrainingError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if warmup_steps < 0:
-        raise TrainingError(f"--warmup-steps must be 0 or more, got {warmup_steps}")
+    check_schedule(schedule, warmup_steps)
     if schedule == "none" and warmup_steps == 0:
         return None
     from timm.scheduler import create_scheduler_v2

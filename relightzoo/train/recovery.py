@@ -2,7 +2,7 @@
 
 A training run saves, at each checkpoint step, first the resume state
 ``latest.state.safetensors`` and then ``latest.safetensors`` and (when the loss improved)
-``best.safetensors``, each written atomically (:mod:`relightzoo.atomic`). The resume state
+``best.safetensors``, each written atomically (:mod:`relightzoo.util.atomic`). The resume state
 carries the model's weights, the checkpoint config and the step beside the optimiser, RNG and
 sampler states, so it is a consistent pair on its own: whatever instant the process is killed
 at, the state file on disk is the previous one or the new one, whole. :func:`resume_point`
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import remove_stale_temps
+from ..util.atomic import remove_stale_temps
 from ..errors import CheckpointError, TrainingError
 from .checkpoint import load_state, read_checkpoint, read_config, save_checkpoint, state_path
 

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import torch
 
-from ..errors import RelightzooError
+from ..errors import RelightzooError, ViewerError
 from ..metrics import psnr
 from ..zoo.capabilities import capabilities, render_model
 from .basis import WebBasis, pack_planes
@@ -53,10 +53,6 @@ PORT_TRIES = 20
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "viewer.js": "text/javascript; charset=utf-8",
                 "viewer.css": "text/css; charset=utf-8"}
 """The page's files (package data under ``relightzoo/web/static/``) and their content types."""
-
-
-class ViewerError(RelightzooError):
-    """The viewer cannot start (no free port, nothing to show)."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..data.coords import pixel_grid
+from ..util.devices import device_of
 
 __all__ = [
     "Encoder",
@@ -180,7 +181,7 @@ class CoordinateModel(RelightModel):
         :data:`DEFAULT_RENDER_CHUNK`). Rendering a large image band by band this way bounds
         memory whatever its size."""
         chunk = DEFAULT_RENDER_CHUNK if chunk is None else int(chunk)
-        device = next(self.parameters()).device
+        device = device_of(self)
         lights = torch.as_tensor(lights, dtype=torch.float32, device=device).reshape(-1, 3)
         out = torch.empty(len(lights), r1 - r0, width, 3)
         rows_per_chunk = max(1, chunk // max(width, 1))

@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import PluginError
 from .api import Backbone, Encoder, RelightModel
 from .manager import get_manager
+from ..util.names import singular
 from .registry import KINDS, PluginInfo, Registry
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "build_from_spec",
     "missing_plugin",
     "unavailable_reason",
+    "missing_plugin_message",
     "registry",
 ]
 
@@ -59,9 +61,8 @@ def registry(kind: str) -> Registry:
 
 
 def _kind(kind: str) -> str:
-    k = str(kind).strip().lower()
-    k = k[:-1] if k.endswith("s") and k[:-1] in KINDS else k
-    if k not in KINDS:
+    k = singular(kind, KINDS)
+    if k is None:
         raise PluginError(f"unknown plugin kind {kind!r}; use one of {', '.join(KINDS)}")
     return k
 
@@ -131,6 +132,13 @@ def _object_spec(kind: str, obj: Any) -> dict[str, Any]:
     return {"name": None, "class": f"{type(obj).__module__}.{type(obj).__qualname__}", "args": {}}
 
 
+def spec_or_none(model: Any) -> dict[str, Any] | None:
+    """The spec of a model built by :func:`create_model` / :func:`build_from_spec`, or None for
+    a module the zoo did not build (it has no spec to record)."""
+    spec = getattr(model, SPEC_ATTR, None)
+    return copy.deepcopy(spec) if spec is not None else None
+
+
 def model_spec(
     name_or_model: str | RelightModel,
     /,
@@ -181,6 +189,22 @@ def missing_plugin(spec: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
+def missing_plugin_message(kind: str, name: str, provider: str, *, needed_by: str | None = None) -> str:
+    """The one sentence saying that a plugin a spec names cannot be used here: what needs it
+    (``needed_by``, a checkpoint path; else "this model"), which plugin from which package,
+    and :func:`unavailable_reason`. Without a recorded provider: the registry's "unknown
+    name" message (nearest names) for a model, "which is not installed" for a checkpoint."""
+    if not provider:
+        if needed_by is None:
+            return registry(kind).unknown_message(name)
+        return f"{needed_by} needs the {kind} plugin {name!r}, which is not installed"
+    if needed_by is None:
+        head = f"this model needs the {kind} {name!r} from the package {provider}, "
+    else:
+        head = f"{needed_by} needs the {kind} plugin {name!r} from package {provider}, "
+    return head + unavailable_reason(kind, name, provider)
+
+
 def unavailable_reason(kind: str, name: str, provider: str) -> str:
     """The end of the sentence "this model needs the {kind} {name} from the package
     {provider}, ...": which is not installed (and how to install it), or what is actually
@@ -226,10 +250,7 @@ def build_from_spec(spec: Mapping[str, Any]) -> RelightModel:
             )
         provider = str(plugins.get(name, "")).strip()
         if name not in registry(kind) or _claim_skipped(kind, name, provider):
-            if provider:
-                raise PluginError(f"this model needs the {kind} {name!r} from the package {provider}, "
-                                  + unavailable_reason(kind, name, provider))
-            raise PluginError(registry(kind).unknown_message(name))
+            raise PluginError(missing_plugin_message(kind, name, provider))
         names[kind] = name
         entry_args = entry.get("args") or {}
         if not isinstance(entry_args, Mapping):

@@ -23,6 +23,7 @@ is what a checkpoint records so that a missing plugin can be named with its pack
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import sys
@@ -35,6 +36,7 @@ from typing import Any
 import pluggy
 
 from .. import __version__
+from ..util.names import normalise_name
 from .hookspecs import PROJECT, RelightzooSpec
 from .registry import KINDS, PluginConflict, Registry
 
@@ -71,6 +73,22 @@ HOOKS: dict[str, str] = {
     "model": "register_models",
 }
 """Plugin kind -> the hook that registers plugins of that kind."""
+
+BUILTIN_MODULES = (
+    "relightzoo.builtins.encoders",
+    "relightzoo.builtins.activations",
+    "relightzoo.builtins.siren",
+    "relightzoo.builtins.blend",
+    "relightzoo.builtins.learned_blend",
+    "relightzoo.builtins.lowrank",
+    "relightzoo.builtins.rti",
+    "relightzoo.builtins.rbf",
+    "relightzoo.builtins.neural_rti",
+    "relightzoo.builtins.latent_siren",
+)
+"""The built-in plugin modules, in registration order, named rather than imported: the zoo
+imports them when it registers them (:meth:`ZooPlugins.add_builtins`), so the zoo never
+imports the built-ins that import it. A new built-in module is one more line here."""
 
 
 class PluginWarning(UserWarning):
@@ -113,11 +131,7 @@ class SkippedClaim:
 def blocked_names(value: str | None = None) -> set[str]:
     """The names in ``RELIGHTZOO_BLOCK_PLUGINS`` (or ``value``), normalised."""
     text = os.environ.get(BLOCK_ENV, "") if value is None else value
-    return {_norm(t) for t in text.split(",") if t.strip()}
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    return {normalise_name(t) for t in text.split(",") if t.strip()}
 
 
 class ZooPlugins:
@@ -182,9 +196,8 @@ class ZooPlugins:
 
     def add_builtins(self) -> None:
         """Register relightzoo's own plugins, through the same hooks."""
-        from ..builtins import BUILTIN_PLUGINS
-
-        for module in BUILTIN_PLUGINS:
+        for name in BUILTIN_MODULES:
+            module = importlib.import_module(name)
             self.add_plugin(module, module.__name__, package="relightzoo", version=__version__, builtin=True)
 
     def load_entry_points(self, entry_points: Iterable[Any] | None = None, *, blocked: set[str] | None = None) -> None:
@@ -197,7 +210,7 @@ class ZooPlugins:
             if getattr(sys, TESTING_FLAG, False):
                 return
             entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        blocked = blocked_names() if blocked is None else {_norm(b) for b in blocked}
+        blocked = blocked_names() if blocked is None else {normalise_name(b) for b in blocked}
         seen: set[tuple[str, str]] = set()
         for ep in sorted(entry_points, key=lambda e: e.name):
             if (ep.name, ep.value) in seen:  # the same distribution found twice on sys.path
@@ -205,7 +218,7 @@ class ZooPlugins:
             seen.add((ep.name, ep.value))
             package, version = _distribution(ep)
             self.packages[ep.name] = package
-            if _norm(ep.name) in blocked or _norm(package) in blocked:
+            if normalise_name(ep.name) in blocked or normalise_name(package) in blocked:
                 self.blocked.append(ep.name)
                 continue
             if self.pm.has_plugin(ep.name):
@@ -231,9 +244,9 @@ class ZooPlugins:
 
 def skipped_claim(zoo: ZooPlugins, kind: str, name: str, provider: str) -> SkippedClaim | None:
     """The skipped claim of ``provider``'s package (``"package version"``) to ``name``, if any."""
-    package = _norm(provider.split()[0]) if provider.strip() else ""
+    package = normalise_name(provider.split()[0]) if provider.strip() else ""
     for claim in zoo.skipped:
-        if claim.kind == kind and claim.name == name and _norm(claim.skipped.split()[0]) == package:
+        if claim.kind == kind and claim.name == name and normalise_name(claim.skipped.split()[0]) == package:
             return claim
     return None
 
@@ -243,14 +256,14 @@ def why_unavailable(zoo: ZooPlugins, kind: str, name: str, provider: str) -> str
     checkpoint records it) is not usable here although its package is installed: blocked,
     failed to load, or its claim to the name skipped. None when the package is simply not
     installed (or nothing is known about it)."""
-    package = _norm(provider.split()[0]) if provider.strip() else ""
+    package = normalise_name(provider.split()[0]) if provider.strip() else ""
     if not package:
         return None
     claim = skipped_claim(zoo, kind, name, provider)
     if claim is not None:
         return f"is installed, but its claim to the name was skipped: {claim.kept} provides {kind} {name!r} here"
     for ep_name, dist in zoo.packages.items():
-        if _norm(dist) != package:
+        if normalise_name(dist) != package:
             continue
         if ep_name in zoo.blocked:
             return f"is installed but blocked by {BLOCK_ENV} (remove {ep_name} from it)"

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PluginError
+from ..errors import PluginConflict, PluginError
 from .api import Backbone, Encoder, RelightModel
+from ..util.names import natural_key, normalise_name
 from .args import coerce
 
 __all__ = ["KINDS", "PluginInfo", "PluginConflict", "Registry", "normalise_name", "natural_key"]
@@ -34,22 +35,6 @@ MODEL_INPUTS = ("encoder", "activation")
 """Keyword arguments a model factory may take that the zoo fills with built plugins."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-
-
-class PluginConflict(PluginError):
-    """Two packages register the same plugin name. The plugin manager keeps the first
-    provider and skips the later claim (reported as a warning naming both)."""
-
-
-def normalise_name(name: str) -> str:
-    """The registry form of a plugin name: lower case, underscores as dashes (``leaky_relu``
-    and ``Leaky-ReLU`` both find ``leaky-relu``)."""
-    return str(name).strip().lower().replace("_", "-")
-
-
-def natural_key(text: str) -> list:
-    """Sort key that orders ``layer2`` before ``layer10``."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 @dataclass(frozen=True)

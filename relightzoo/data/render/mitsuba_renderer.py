@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ...console import make_progress
-from ...errors import RelightzooError
+from ...errors import RenderError
 from .scenes import SceneSpec, get_scene
 
 __all__ = [
@@ -51,10 +51,6 @@ ENCODING = "linear"
 """How pixel values relate to radiance: linear (times the scene's exposure, clipped to [0, 1])."""
 
 INSTALL_HINT = 'pip install "relightzoo[render]" (or pip install mitsuba)'
-
-
-class RenderError(RelightzooError):
-    """Rendering cannot start: mitsuba is missing, or an option is out of range."""
 
 
 def require_mitsuba() -> Any:

@@ -1,26 +1,23 @@
-"""Contact sheets: a few lights of an OLAT dataset side by side, labelled with polar/azimuth.
+"""A few lights of an OLAT dataset side by side, labelled with polar angle and azimuth.
 
-Used to make ``docs/images/demo_lights.png``; rerun it with::
-
-    python -m relightzoo.data.render.sheet demo docs/images/demo_lights.png
-
-Lights are picked along a spiral from the pole down to 75 degrees, so the sheet shows how
-shadows and highlights move. Images are shown as stored (linear values, no tone curve).
+Made with ``relightzoo data sheet DATA OUT.png`` (``docs/images/demo_lights.png`` is
+``relightzoo data sheet demo docs/images/demo_lights.png``). Lights are picked along a
+spiral from the pole down to 75 degrees (:func:`spread_lights`), so the sheet shows how
+shadows and highlights move; images are shown as stored (linear values, no tone curve) and
+drawn by the package's one contact-sheet painter (:func:`relightzoo.sheets.contact_sheet`).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from ...atomic import atomic_path
 from ...lights import cartesian_to_spherical, spherical_to_cartesian
+from ...sheets import SheetRow, contact_sheet
 
-__all__ = ["spread_lights", "contact_sheet", "main"]
+__all__ = ["spread_lights", "lights_sheet"]
 
 
 def spread_lights(lights: np.ndarray, count: int, max_polar: float = math.radians(75.0)) -> np.ndarray:
@@ -41,50 +38,22 @@ def spread_lights(lights: np.ndarray, count: int, max_polar: float = math.radian
     return np.asarray(chosen, dtype=np.int64)
 
 
-def contact_sheet(
-    images: np.ndarray,
-    lights: np.ndarray,
-    indices: np.ndarray | list[int],
-    *,
-    columns: int = 4,
-    scale: int = 3,
-) -> Image.Image:
-    """A grid of ``images[indices]`` (float ``[L, H, W, 3]`` in [0, 1]) enlarged ``scale`` times,
-    each labelled with its index, polar angle and azimuth in degrees."""
+def lights_sheet(images: np.ndarray, lights: np.ndarray, indices: np.ndarray | list[int], *, columns: int = 4, scale: int = 3) -> Image.Image:
+    """A grid of ``images[indices]`` (float ``[L, H, W, 3]`` in [0, 1]), ``columns`` a row,
+    enlarged ``scale`` times, each captioned with its index, polar angle and azimuth in degrees."""
     indices = [int(i) for i in indices]
-    h, w = images.shape[1] * scale, images.shape[2] * scale
-    label_h, pad = 16, 4
-    rows = math.ceil(len(indices) / columns)
-    sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + label_h + pad) + pad), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
+    columns = max(1, min(int(columns), len(indices)))
     sph = np.degrees(cartesian_to_spherical(np.asarray(lights, dtype=np.float64)[indices]))
-    for k, i in enumerate(indices):
-        r, c = divmod(k, columns)
-        x, y = pad + c * (w + pad), pad + r * (h + label_h + pad)
-        tile = Image.fromarray((np.clip(images[i], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
-        sheet.paste(tile.resize((w, h), Image.NEAREST), (x, y))
-        draw.text((x + 2, y + h + 2), f"#{i} polar {sph[k, 0]:.0f}  az {sph[k, 1]:.0f}", fill=(0, 0, 0))
-    return sheet
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m relightzoo.data.render.sheet DATA OUT.png [--count N]``."""
-    from .. import load_dataset
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", help="dataset folder or built-in scene name (demo)")
-    parser.add_argument("out", type=Path, help="PNG file to write")
-    parser.add_argument("--count", type=int, default=8, help="how many lights to show (default 8)")
-    parser.add_argument("--columns", type=int, default=4)
-    parser.add_argument("--scale", type=int, default=3, help="pixel enlargement (default 3)")
-    args = parser.parse_args(argv)
-    ds = load_dataset(args.data)
-    lights = ds.lights.numpy()
-    idx = spread_lights(lights, args.count)
-    with atomic_path(args.out) as tmp:
-        contact_sheet(ds.images().numpy(), lights, idx, columns=args.columns, scale=args.scale).save(tmp, format="PNG")
-    print(f"wrote {args.out} ({len(idx)} lights of {len(ds)})")
-
-
-if __name__ == "__main__":
-    main()
+    blank = np.zeros_like(images[indices[0]])
+    rows = []
+    for start in range(0, len(indices), columns):
+        part = list(range(start, min(start + columns, len(indices))))
+        pad = columns - len(part)
+        rows.append(
+            SheetRow(
+                images=[images[indices[k]] for k in part] + [blank] * pad,
+                captions=[f"#{indices[k]} polar {sph[k, 0]:.0f}  az {sph[k, 1]:.0f}" for k in part] + [""] * pad,
+            )
+        )
+    h, w = images.shape[1:3]
+    return contact_sheet(rows, [""] * columns, tile=max(h, w) * max(1, int(scale)))

@@ -11,8 +11,8 @@ Resource faults become one-line :class:`~relightzoo.errors.OutputError` messages
 permission say so. A process killed mid-write leaves its temporary file behind;
 :func:`remove_stale_temps` finds and deletes such strays (training runs do it on resume).
 
-Writers that need a file name rather than bytes (Pillow's ``Image.save``) use
-:func:`atomic_path`; streaming writers use :func:`atomic_open`.
+Writers that need a file name rather than bytes use :func:`atomic_path` (Pillow images:
+:func:`write_image_atomic`); streaming writers use :func:`atomic_open`.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from .errors import OutputError
+from ..errors import OutputError
 
 __all__ = [
     "write_bytes_atomic",
     "write_text_atomic",
     "write_json_atomic",
     "atomic_path",
+    "write_image_atomic",
     "atomic_open",
     "remove_stale_temps",
     "output_error",
@@ -128,6 +129,21 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextmanager
+def _replacing(tmp: Path, path: Path, kept: str | None) -> Iterator[None]:
+    """Commit ``tmp`` over ``path`` when the block ends cleanly; on any error remove ``tmp``
+    (an ``OSError`` becomes a one-line :class:`OutputError`)."""
+    try:
+        yield
+        _commit(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise output_error(exc, path, kept=kept) from None
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+@contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", *, kept: str | None = None, **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file for writing; on a clean exit it replaces ``path`` atomically.
 
@@ -141,18 +157,11 @@ def atomic_open(path: str | Path, mode: str = "wb", *, kept: str | None = None, 
         fd, tmp = _mkstemp(path)
     except OSError as exc:
         raise output_error(exc, path, kept=kept) from None
-    try:
+    with _replacing(tmp, path, kept):
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        _commit(tmp, path)
-    except OSError as exc:
-        _discard(tmp)
-        raise output_error(exc, path, kept=kept) from None
-    except BaseException:
-        _discard(tmp)
-        raise
 
 
 @contextmanager
@@ -168,16 +177,17 @@ def atomic_path(path: str | Path, *, kept: str | None = None) -> Iterator[Path]:
         os.close(fd)
     except OSError as exc:
         raise output_error(exc, path, kept=kept) from None
-    try:
+    with _replacing(tmp, path, kept):
         yield tmp
         _fsync_file(tmp)
-        _commit(tmp, path)
-    except OSError as exc:
-        _discard(tmp)
-        raise output_error(exc, path, kept=kept) from None
-    except BaseException:
-        _discard(tmp)
-        raise
+
+
+def write_image_atomic(path: str | Path, image: Any, *, format: str = "PNG", kept: str | None = None, **save: Any) -> Path:
+    """Save a Pillow image to ``path`` atomically in ``format`` (PNG by default; ``save`` goes
+    to ``Image.save``, e.g. ``quality=95`` for a JPEG); returns ``path``."""
+    with atomic_path(path, kept=kept) as tmp:
+        image.save(tmp, format=format, **save)
+    return Path(path)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, kept: str | None = None) -> Path:
