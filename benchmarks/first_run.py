@@ -26,8 +26,8 @@ from pathlib import Path
 PHASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("data: load the demo scene", [("relightzoo/data/dataset.py", "load_dataset")]),
     ("model: build from plugins", [("relightzoo/cli/train_cmd.py", "_build_model")]),
-    ("training steps (forward, backward, Adam)", [("relightzoo/train/loop.py", "train_step")]),
-    ("batches (sampler)", [("relightzoo/data/sampler.py", "sample"), ("relightzoo/train/loop.py", "sample")]),
+    ("training steps (forward, backward, Adam)", [("relightzoo/train/step.py", "train_step")]),
+    ("batches (sampler)", [("relightzoo/data/sampler.py", "sample"), ("relightzoo/train/step.py", "sample")]),
     ("checkpoints (latest, best, resume state)", [("relightzoo/train/checkpoint.py", "save_checkpoint"), ("relightzoo/train/checkpoint.py", "save_state")]),
     ("evaluation: model renders", [("relightzoo/zoo/capabilities.py", "render_model")]),
     ("evaluation: PSNR and SSIM", [("relightzoo/metrics.py", "psnr"), ("relightzoo/metrics.py", "ssim")]),

@@ -1,7 +1,7 @@
 """The benchmark grid: for each encoder x activation, training and render throughput and peak
 memory of the zoo's siren, beside the roofline and the peer (siren-pytorch), as ratios.
 
-Training throughput times the real training step (:func:`relightzoo.train.loop.train_step`:
+Training throughput times the real training step (:func:`relightzoo.train.step.train_step`:
 forward, MSE, backward, Adam) on random (pixel, light) batches of a synthetic dataset (the
 step's cost does not depend on what the pixels show). Render throughput times
 ``model.render`` of one ``size x size`` image. Ratios are ``ours / reference`` for
