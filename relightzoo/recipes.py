@@ -198,6 +198,19 @@ THESIS = register_recipe(
 """The thesis's setting, the recipe the zoo's numbers started from."""
 
 
+_DENSE_DIRECTION = {
+    "encoder": "direction",
+    "encoder_args": {"light_scale": 0.1},
+    "activation": "sine",
+    "activation_args": {"first_omega_0": 30.0, "hidden_omega_0": 30.0},
+    "lights": "uniform:49",
+}
+"""What the quick and siren-direction recipes share: the light direction x 0.1, a sine backbone
+at omega 30, 49 uniform training lights (a dense RTI dome)."""
+
+_COSINE_5E4 = {"lr": 5e-4, "schedule": "cosine", "warmup_steps": 0}
+"""Adam at 5e-4 decayed by a cosine, no warm-up (the quick and siren-direction recipes)."""
+
 _LATENT_SIREN = {"hidden_layers": 3, "hidden_features": 256, "latent_scale": 40.0}
 """The latent-siren of the dense recipes: siren's 3 x 256 with a per-pixel latent beside every later layer."""
 
@@ -209,16 +222,10 @@ QUICK = register_recipe(
         "2000 Adam steps of 4096 samples at 5e-4 with a cosine decay (about a minute on 2 CPU cores)",
         model="latent-siren",
         model_args=_LATENT_SIREN,
-        encoder="direction",
-        encoder_args={"light_scale": 0.1},
-        activation="sine",
-        activation_args={"first_omega_0": 30.0, "hidden_omega_0": 30.0},
-        lights="uniform:49",
+        **_DENSE_DIRECTION,
         steps=2000,
         batch_size=4096,
-        lr=5e-4,
-        schedule="cosine",
-        warmup_steps=0,
+        **_COSINE_5E4,
     )
 )
 """What ``relightzoo train DATA`` trains when no --model and no --recipe is given."""
@@ -230,16 +237,10 @@ SIREN_DIRECTION = register_recipe(
         "3000 Adam steps of 8192 samples at 5e-4 with a cosine decay (about five minutes on 2 CPU cores)",
         model="siren",
         model_args={"hidden_layers": 4, "hidden_features": 256},
-        encoder="direction",
-        encoder_args={"light_scale": 0.1},
-        activation="sine",
-        activation_args={"first_omega_0": 30.0, "hidden_omega_0": 30.0},
-        lights="uniform:49",
+        **_DENSE_DIRECTION,
         steps=3000,
         batch_size=8192,
-        lr=5e-4,
-        schedule="cosine",
-        warmup_steps=0,
+        **_COSINE_5E4,
     )
 )
 """A coordinate network with no latents, for comparison with the quick and long recipes."""

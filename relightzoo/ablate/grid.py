@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..util.atomic import write_json_atomic
+from ..util.names import nearest_names
 from ..errors import GridError, LightsError, OutputError, PluginError
 
 __all__ = [
@@ -250,19 +251,14 @@ def _nearest(name: str, names: list[str]) -> str | None:
     then simply the most similar)."""
     if not names:
         return None
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-    if close:
-        return close[0]
-    prefix = [n for n in names if n.startswith(name[:3])] if name else []
-    if prefix:
-        return prefix[0]
-    return max(names, key=lambda n: difflib.SequenceMatcher(None, name, n).ratio())
+    near = nearest_names(name, names)
+    return near[0] if near else max(names, key=lambda n: difflib.SequenceMatcher(None, name, n).ratio())
 
 
 def _resolve_names(kind: str, names: list[str], problems: list[str]) -> list[str]:
     """Registered names for ``names`` (normalised); unknown ones are added to ``problems``."""
     from ..zoo.factory import registry
-    from ..zoo.registry import normalise_name
+    from ..util.names import normalise_name
 
     reg = registry(kind)
     out = []

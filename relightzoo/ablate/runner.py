@@ -179,19 +179,13 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
             dataset,
             split,
             spec,
-            steps=settings.steps,
-            batch_size=settings.batch_size,
-            lr=settings.lr,
-            seed=settings.seed,
             device=device,
             out_dir=folder,
-            log_every=settings.log_every,
             resume=resume,
             overwrite=not resume,
             progress=False,
-            schedule=settings.schedule,
-            warmup_steps=settings.warmup_steps,
             recipe=grid.recipe,
+            **settings.train_kwargs(),
         )
         fit_s = time.perf_counter() - t_fit
         model = result.model

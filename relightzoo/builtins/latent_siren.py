@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relightzoo.errors import PluginError
+from relightzoo.zoo.args import check_at_least
 from relightzoo.zoo.api import Backbone, CoordinateModel, Encoder
 from relightzoo.zoo.hookspecs import hookimpl
 
@@ -67,10 +68,7 @@ class LatentSirenModel(CoordinateModel):
         width: int = 0,
     ) -> None:
         super().__init__()
-        if hidden_layers < 1:
-            raise PluginError(f"{_NAME}: hidden_layers must be at least 1, got {hidden_layers}")
-        if hidden_features < 1:
-            raise PluginError(f"{_NAME}: hidden_features must be at least 1, got {hidden_features}")
+        check_at_least(_NAME, 1, hidden_layers=hidden_layers, hidden_features=hidden_features)
         if not math.isfinite(latent_scale) or latent_scale <= 0:
             raise PluginError(f"{_NAME}: latent_scale must be a positive number, got {latent_scale}")
         if height < 0 or width < 0 or (height == 0) != (width == 0):

@@ -39,6 +39,7 @@ from torch import nn
 
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
+from relightzoo.zoo.args import check_at_least
 from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, CapturedImagesModel
 from relightzoo.zoo.hookspecs import hookimpl
 
@@ -114,12 +115,9 @@ class LearnedBlendModel(CapturedImagesModel):
         position: bool = True,
     ) -> None:
         super().__init__()
-        if k < 1:
-            raise PluginError(f"{_NAME}: k must be at least 1, got {k}")
+        check_at_least(_NAME, 1, k=k, decoder_width=decoder_width)
         if not math.isfinite(power) or power <= 0:
             raise PluginError(f"{_NAME}: power must be a positive number, got {power}")
-        if decoder_width < 1:
-            raise PluginError(f"{_NAME}: decoder_width must be at least 1, got {decoder_width}")
         if crop < 0:
             raise PluginError(f"{_NAME}: crop must be 0 (whole images) or a size in pixels, got {crop}")
         if extra_neighbours < 0:

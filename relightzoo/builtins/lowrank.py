@@ -45,6 +45,7 @@ from torch import nn
 from relightzoo.data.coords import pixel_grid
 from relightzoo.errors import PluginError
 from relightzoo.util.devices import device_of
+from relightzoo.zoo.args import check_at_least
 from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder
 from relightzoo.zoo.factory import create_activation
 from relightzoo.zoo.hookspecs import hookimpl
@@ -170,12 +171,7 @@ class LowRankModel(CoordinateModel):
         ):
             if value < 0:
                 raise PluginError(f"{name}: {what} must be 0 or more, got {value}")
-        for what, value in (
-            ("light_hidden_features", light_hidden_features),
-            ("pixel_hidden_features", pixel_hidden_features),
-        ):
-            if value < 1:
-                raise PluginError(f"{name}: {what} must be at least 1, got {value}")
+        check_at_least(name, 1, light_hidden_features=light_hidden_features, pixel_hidden_features=pixel_hidden_features)
         if not math.isfinite(table_scale) or table_scale <= 0:
             raise PluginError(f"{name}: table_scale must be a positive number, got {table_scale}")
         self.rank = int(rank)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from relightzoo.data.coords import pixel_grid
-from relightzoo.errors import PluginError
+from relightzoo.zoo.args import check_at_least
 from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder
 from relightzoo.zoo.hookspecs import hookimpl
 from relightzoo.zoo.frame_cache import FRAME_CACHE_BYTES, FrameCache, frame_cache_enabled, tensor_key
@@ -37,10 +37,7 @@ class SirenModel(CoordinateModel):
         hidden_features: int = 256,
     ) -> None:
         super().__init__()
-        if hidden_layers < 1:
-            raise PluginError(f"model 'siren': hidden_layers must be at least 1, got {hidden_layers}")
-        if hidden_features < 1:
-            raise PluginError(f"model 'siren': hidden_features must be at least 1, got {hidden_features}")
+        check_at_least("model 'siren'", 1, hidden_layers=hidden_layers, hidden_features=hidden_features)
         self.encoder = encoder
         self.hidden_layers = hidden_layers
         self.hidden_features = hidden_features

@@ -24,7 +24,7 @@ from rich.markup import escape
 from ..ablate.grid import BASELINE
 from ..lights import RULE_HELP
 
-from ..train.settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS
+from ..train.settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, MODEL_SETTINGS
 from .params import COUNT, LEARNING_RATE, MAX_SEED, POSITIVE_FLOAT, STEPS, FiniteFloatRange, IntList
 from .train_cmd import _explicit
 
@@ -230,15 +230,11 @@ def ablate(ctx: click.Context, **params: Any) -> None:
         activations=params["activations"],
         lights=params["lights"],
         seeds=params["seeds"],
-        steps=params["steps"],
-        batch_size=params["batch_size"],
-        lr=params["lr"],
-        schedule=params["schedule"],
         encoder_args=params["encoder_args"],
         activation_args=params["activation_args"],
         model_args=params["model_args"],
-        warmup_steps=params.get("warmup_steps"),
         recipe=recipe,
+        **{key: params.get(key) for key in MODEL_SETTINGS},
     )
     if params["ray"] is None:
         device = local_device = str(resolve_device(params["device"]))

@@ -132,6 +132,11 @@ class TrainingSettings:
         """These settings on ``device`` with ``world_size`` processes (recorded, not compared)."""
         return replace(self, device=str(device), world_size=int(world_size))
 
+    def train_kwargs(self) -> dict[str, Any]:
+        """These settings as keyword arguments of :func:`relightzoo.train.train` (all but the
+        device and world size, which the run finds itself)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "world_size")}
+
     def to_json(self) -> dict[str, Any]:
         """The ``training`` record of ``config.json`` and every checkpoint."""
         return asdict(self)

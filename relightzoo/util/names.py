@@ -6,10 +6,11 @@ CLI all need.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Iterable
 
-__all__ = ["normalise_name", "natural_key", "singular"]
+__all__ = ["normalise_name", "natural_key", "singular", "nearest_names"]
 
 
 def normalise_name(name: str) -> str:
@@ -30,3 +31,14 @@ def singular(word: str, choices: Iterable[str]) -> str | None:
     w = str(word).strip().lower()
     w = w[:-1] if w.endswith("s") and w[:-1] in choices else w
     return w if w in choices else None
+
+
+def nearest_names(name: str, names: Iterable[str], *, n: int = 1, cutoff: float = 0.5) -> list[str]:
+    """Up to ``n`` of ``names`` nearest to ``name``, for "did you mean" hints: close spellings
+    first (``difflib``, similarity at least ``cutoff``), else names sharing its first three
+    characters (short names: ``sin`` -> ``sine``); empty when nothing is near."""
+    names = list(names)
+    close = difflib.get_close_matches(name, names, n=n, cutoff=cutoff)
+    if close:
+        return close
+    return [c for c in names if c.startswith(name[:3])][:n] if name else []

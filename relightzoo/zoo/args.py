@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import PluginError
 
-__all__ = ["parse_value", "parse_kv", "coerce", "type_name"]
+__all__ = ["parse_value", "parse_kv", "coerce", "type_name", "check_at_least"]
 
 _TRUE = {"true", "yes", "on"}
 _FALSE = {"false", "no", "off"}
@@ -130,3 +130,12 @@ def coerce(value: Any, default: Any, *, where: str) -> Any:
             return dict(value)
         raise fail()
     return value
+
+
+def check_at_least(label: str, minimum: int, **values: int) -> None:
+    """Raise the one-line :class:`PluginError` "``label``: ``name`` must be at least
+    ``minimum``, got ``value``" for the first of ``values`` below ``minimum`` (a plugin's
+    layer, feature and neighbour counts)."""
+    for name, value in values.items():
+        if value < minimum:
+            raise PluginError(f"{label}: {name} must be at least {minimum}, got {value}")

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import PluginConflict, PluginError
 from .api import Backbone, Encoder, RelightModel
-from ..util.names import natural_key, normalise_name
+from ..util.names import natural_key, nearest_names, normalise_name
 from .args import coerce
 
 __all__ = ["KINDS", "PluginInfo", "PluginConflict", "Registry", "normalise_name", "natural_key"]
@@ -215,9 +215,7 @@ class Registry:
     def unknown_message(self, name: str) -> str:
         """The error text for an unknown ``name``: the nearest names and how to list all."""
         key = normalise_name(name)
-        close = difflib.get_close_matches(key, self.names(), n=3, cutoff=0.5)
-        if not close:  # prefix matches help with short names ("sin" -> "sine")
-            close = [n for n in self.names() if n.startswith(key[:3])][:3] if key else []
+        close = nearest_names(key, self.names(), n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         return (
             f"unknown {self.kind} {name!r}{hint} "
