@@ -21,6 +21,10 @@ names never hold one: the registry turns underscores into dashes), for example
 Plugin arguments (``--encoder-arg`` etc.) go to every plugin of the grid that takes them,
 so ``pixel_scale=6`` tunes ``fourier`` while ``raw`` ignores it; an argument that no plugin
 of its kind in the grid takes is an error.
+
+Why one module of over 400 lines: a grid's definition, its cell names, the checks of every
+name and argument it holds and its results folder's claim all read the same fields, and
+``grid.json`` must round-trip through all of them; running cells is :mod:`.runner`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ drawn from it:
   test lights (held out by every rule), one row per light, each render with its PSNR;
 - ``loss_curves.png``: the training loss of every trained cell from its ``metrics.jsonl``,
   on a log scale, in one plot.
+
+Why one module of over 400 lines: the four outputs (JSON, CSV, markdown, pictures) are views
+of one results document and share its row order and labels; rendering the sheet's images is
+:func:`relightzoo.evaluate.renders_at`, drawing it :mod:`relightzoo.sheets` and
+:mod:`relightzoo.plots`.
 """
 
 from __future__ import annotations

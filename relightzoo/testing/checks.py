@@ -5,6 +5,9 @@ checked inside a small SIREN (``hidden_features=16``, ``hidden_layers=2``) that 
 since that is how the zoo uses them. The checks run in order on one shared subject: the
 model built first is the one fitted, saved and reloaded, so a later check that needs an
 earlier one's result fails with that check's name when it is missing.
+
+Why one module of over 400 lines: the named checks run in order on one shared subject and
+each reads the result of the ones before it, so they are kept in the order they run.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ flattened into named tensors plus a JSON skeleton (see :func:`save_state`).
 Every write goes through :mod:`relightzoo.util.atomic` (a temporary file in the same folder,
 fsynced, then :func:`os.replace`), so a crash mid-write leaves the previous file intact, and a
 full disk or a read-only folder is a one-line :class:`~relightzoo.errors.OutputError`.
+
+Why one module of over 400 lines: it is the one reader and writer of the file format. The
+checkpoint and the resume state share the header checks, the JSON schemas, the metadata
+layout and the tensor preparation; splitting them would spread one format's rules over
+two files.
 """
 
 from __future__ import annotations
