@@ -20,6 +20,7 @@ from .console import make_progress
 from .errors import DataError
 from .lights import great_circle, orbit, validate_directions
 from .util.devices import device_of
+from .util.images import to_uint8
 from .zoo.capabilities import render_model
 
 __all__ = ["transition_lights", "orbit_lights", "render_sequence", "write_gif", "MAX_GIF_FPS"]
@@ -89,7 +90,8 @@ def render_sequence(
     return out
 
 
-def _to_uint8(frames: Any) -> np.ndarray:
+def _frames_uint8(frames: Any) -> np.ndarray:
+    """GIF frames ``[N, H, W, 3]`` checked (shape, size) and as uint8."""
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().cpu().numpy()
     arr = np.asarray(frames)
@@ -100,9 +102,7 @@ def _to_uint8(frames: Any) -> np.ndarray:
         raise DataError(f"cannot write a GIF of {n} frames of {w} x {h} pixels: nothing to show")
     if h > 0xFFFF or w > 0xFFFF:
         raise DataError(f"GIF frames are at most 65535 pixels a side, got {w} x {h}")
-    if arr.dtype == np.uint8:
-        return arr
-    return np.round(np.clip(np.nan_to_num(arr.astype(np.float32), nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
+    return to_uint8(arr)
 
 
 def _shared_palette(frames: np.ndarray) -> Image.Image:
@@ -126,7 +126,7 @@ def write_gif(frames: Any, path: str | Path, fps: float = 12, loop: int | None =
     it holds exactly N frames. Returns N. The file is written to a temporary name first.
     """
     path = Path(path)
-    q = _to_uint8(frames)
+    q = _frames_uint8(frames)
     fps = float(fps)
     if not (0 < fps <= MAX_GIF_FPS):
         raise DataError(f"GIF frame rate must be above 0 and at most {MAX_GIF_FPS} fps, got {fps:g}")

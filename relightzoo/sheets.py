@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .util.images import to_uint8
+
 __all__ = ["SheetRow", "contact_sheet", "error_heatmap", "spread_indices", "ERROR_VMAX", "TILE"]
 
 TILE = 256
@@ -53,18 +55,6 @@ class SheetRow:
     label: str = ""
     captions: Sequence[str] = field(default_factory=list)
     """Optional short text under each image (e.g. its PSNR); empty strings for none."""
-
-
-def _to_uint8(img: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(img, torch.Tensor):
-        img = img.detach().cpu().numpy()
-    img = np.asarray(img)
-    if img.dtype == np.uint8:
-        return img
-    if img.dtype == np.uint16:
-        return (img.astype(np.float64) / 257.0).round().astype(np.uint8)
-    f = np.clip(np.nan_to_num(img.astype(np.float32), nan=0.0), 0.0, 1.0)
-    return np.round(f * 255.0).astype(np.uint8)
 
 
 def error_heatmap(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, *, vmax: float = ERROR_VMAX) -> np.ndarray:
@@ -110,7 +100,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 def _tile(img: np.ndarray, tile: int) -> Image.Image:
     """An image scaled to about ``tile`` pixels on its long side: integer nearest-neighbour
     upscaling for small images, box-filtered shrinking for large ones."""
-    im = Image.fromarray(_to_uint8(img))
+    im = Image.fromarray(to_uint8(img))
     h, w = img.shape[:2]
     long_side = max(h, w)
     if long_side <= tile:

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..util.atomic import atomic_path, write_text_atomic
+from ..util.atomic import write_image_atomic, write_json_atomic, write_text_atomic
 from ..metrics import PSNR_CAP
 from .grid import BASELINE, Grid
 
@@ -442,15 +442,6 @@ def draw_loss_curves(doc: dict, out: str | Path) -> Image.Image:
     )
 
 
-def _write_text(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
-def _write_png(path: Path, img: Image.Image) -> None:
-    with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
-
-
 def write_reports(doc: dict, out: str | Path, dataset, splits: dict[str, Any], *, sheet_lights: int = 4, device: str = "cpu") -> dict[str, Path]:
     """Write results.json, results.csv, results.md, contact_sheet.png and loss_curves.png
     into ``out``; returns ``{kind: path}``."""
@@ -462,9 +453,9 @@ def write_reports(doc: dict, out: str | Path, dataset, splits: dict[str, Any], *
         "contact_sheet": out / CONTACT_SHEET,
         "loss_curves": out / LOSS_CURVES,
     }
-    _write_text(paths["json"], json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    _write_text(paths["csv"], _csv_text(doc))
-    _write_text(paths["markdown"], markdown_table(doc))
-    _write_png(paths["contact_sheet"], draw_contact_sheet(doc, out, dataset, splits, n_lights=sheet_lights, device=device))
-    _write_png(paths["loss_curves"], draw_loss_curves(doc, out))
+    write_json_atomic(paths["json"], doc, allow_nan=False)
+    write_text_atomic(paths["csv"], _csv_text(doc))
+    write_text_atomic(paths["markdown"], markdown_table(doc))
+    write_image_atomic(paths["contact_sheet"], draw_contact_sheet(doc, out, dataset, splits, n_lights=sheet_lights, device=device))
+    write_image_atomic(paths["loss_curves"], draw_loss_curves(doc, out))
     return paths

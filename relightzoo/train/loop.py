@@ -43,6 +43,7 @@ from ..zoo.capabilities import capabilities
 from ..zoo.factory import spec_or_none
 from .checkpoint import save_checkpoint, state_path
 from .distributed import join
+from .log import start_metrics
 from .optim import DEFAULT_OPTIMIZER
 from .settings import DEFAULT_BATCH_SIZE, DEFAULT_LOG_EVERY, DEFAULT_STEPS, TrainingSettings
 from .state import BEST, CONFIG, LATEST, METRICS, check_resume, run_config
@@ -190,7 +191,7 @@ def _save_untrained(net, config: dict, out: Path) -> TrainResult:
     write_config(out / CONFIG, config)
     save_checkpoint(out / LATEST, net, config)
     save_checkpoint(out / BEST, net, config)
-    (out / METRICS).touch()
+    start_metrics(out / METRICS)
     return TrainResult(
         model=net.eval(),
         config=config,

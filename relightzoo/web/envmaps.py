@@ -83,9 +83,11 @@ def _thumbnail(env: np.ndarray) -> bytes:
     """The map's upper half, tone-mapped to 8 bits, as a PNG (64 x 16)."""
     from PIL import Image
 
+    from ..util.images import to_uint8
+
     sky = env[: env.shape[0] // 2].astype(np.float64)
     mapped = sky / (1.0 + sky)
-    img = Image.fromarray(np.round(np.clip(mapped, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)).resize((64, 16))
+    img = Image.fromarray(to_uint8(np.clip(mapped, 0, 1) ** (1 / 2.2))).resize((64, 16))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import RelightzooError, ViewerError
+from ..util.images import to_uint8
 from ..metrics import psnr
 from ..zoo.capabilities import capabilities, render_model
 from .basis import WebBasis, pack_planes
@@ -217,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(state.info())
             if what == "captured" and state.captured_images is not None:
                 i = int(arg)
-                return self._send(_png(np.round(state.captured_images[i].numpy() * 255).astype(np.uint8)), "image/png")
+                return self._send(_png(to_uint8(state.captured_images[i])), "image/png")
             if what == "envmap":
                 return self._send(state.envmaps[int(arg)].thumbnail_png, "image/png")
             slot = state.slots[int(arg)]

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..data.attach import attach_training_images
 from ..errors import DataError, PluginError, RelightzooError
 from ..zoo.capabilities import capabilities
 from .basis import web_basis
@@ -119,7 +120,7 @@ def build_state(
             )
         split = None
         train = np.arange(len(dataset))
-        model.attach_training_data(dataset.images(train), dataset.lights)
+        attach_training_images(model, dataset, train)
         slots.append(model_slot(model.eval(), f"{name} (fitted to all {len(dataset)} captures)", (dataset.height, dataset.width), name))
         size = (dataset.height, dataset.width)
 
