@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .plots import load_font
 from .util.images import to_uint8
 
 __all__ = ["SheetRow", "contact_sheet", "error_heatmap", "spread_indices", "ERROR_VMAX", "TILE"]
@@ -90,13 +91,6 @@ def spread_indices(dirs: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     return order[ranks].astype(np.int64)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
-        return ImageFont.load_default()
-
-
 def _tile(img: np.ndarray, tile: int) -> Image.Image:
     """An image scaled to about ``tile`` pixels on its long side: integer nearest-neighbour
     upscaling for small images, box-filtered shrinking for large ones."""
@@ -136,7 +130,7 @@ def contact_sheet(
     tiles = [[_tile(np.asarray(img.detach().cpu() if isinstance(img, torch.Tensor) else img), tile) for img in r.images] for r in rows]
     tw = max(t.width for row in tiles for t in row)
     th = max(t.height for row in tiles for t in row)
-    font = _font(max(11, min(16, tw // 18)))
+    font = load_font(max(11, min(16, tw // 18)))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     line = _text_height(font, probe)
     has_captions = any(any(c for c in r.captions) for r in rows)

@@ -1,8 +1,13 @@
-"""Training: the loop, the optimiser and schedule (timm), metrics and checkpoints.
+"""Training: settings, the run and its resume, logs, the step, the loop, checkpoints.
+
+One room a part: :mod:`.settings` (TrainingSettings), :mod:`.state` (a run's config and
+resume check), :mod:`.recovery`, :mod:`.log`, :mod:`.step`, :mod:`.trainer` (the loop),
+:mod:`.loop` (``train``), :mod:`.checkpoint`, :mod:`.optim`, :mod:`.distributed`.
 
 The public API::
 
     train(dataset, split, spec_or_model, *, steps, batch_size, lr, seed, device, out_dir, ...) -> TrainResult
+    TrainingSettings.resolve(model, **settings) -> TrainingSettings;  .differs_from(run_training_record)
     save_checkpoint(path, model, config) / load_checkpoint(path, *, device="cpu") -> (model, config)
     read_config(path) -> dict;  read_checkpoint(path) -> (state_dict, config)
     create_optimizer(model, *, name="adam", lr=1e-4);  create_schedule(optimizer, *, schedule, steps, warmup_steps)
