@@ -70,14 +70,18 @@ class BlendModel(CapturedImagesModel):
         differs from the training images."""
         self.check_training_data()
         idx, w = self.weights(lights)
-        _, h0, w0, _ = self.images.shape
+        t, h0, w0, _ = self.images.shape
+        if (h0, w0) == (height, width):
+            # at the captures' size: one product of a sparse [Q, T] mixing matrix with the images
+            mixing = torch.zeros(len(idx), t, dtype=self.images.dtype, device=self.images.device)
+            mixing.scatter_add_(1, idx, w.to(mixing.dtype))
+            return (mixing @ self.images.reshape(t, -1)).clamp_(0.0, 1.0).reshape(-1, height, width, 3).cpu()
         out = torch.empty(len(idx), height, width, 3)
         for q in range(len(idx)):
             img = torch.einsum("k,khwc->hwc", w[q], self.images[idx[q]])
-            if (h0, w0) != (height, width):
-                shrink = height < h0 or width < w0  # antialiasing only changes a shrink, and costs 10x
-                img = F.interpolate(img.permute(2, 0, 1)[None], size=(height, width), mode="bilinear",
-                                    align_corners=False, antialias=shrink)[0].permute(1, 2, 0)
+            shrink = height < h0 or width < w0  # antialiasing only changes a shrink, and costs 10x
+            img = F.interpolate(img.permute(2, 0, 1)[None], size=(height, width), mode="bilinear",
+                                align_corners=False, antialias=shrink)[0].permute(1, 2, 0)
             out[q] = img.clamp(0.0, 1.0).cpu()
         return out
 
