@@ -107,7 +107,8 @@ def test_bench_json_structure_ratios_and_peer():
         assert tr["samples_per_s"]["ours"] == pytest.approx(64 / (tr["ms_per_step"]["ours"] / 1000))
         # the target is compared, and the verdict follows the numbers
         assert tr["meets_target"] is (tr["vs_roofline"] >= tr["target_vs_roofline"])
-    assert [c["kernel"] for c in doc["cells"]] == ["plain", "plain"]
+    assert [c["kernel"] for c in doc["cells"]] == ["numpy", "plain"]  # the default periodic kernel; relu has none
+    assert [c["step"] for c in doc["cells"]] == ["plain", "plain"] and not any(c["step_fell_back"] for c in doc["cells"])
 
 
 def test_bench_table_and_envmap_timings():

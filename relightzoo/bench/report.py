@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-__all__ = ["machine_line", "cells_table", "envmap_table", "frames_table", "rss_line", "format_ratio"]
+from .suite import PERIODIC
+
+__all__ = ["machine_line", "variant_label", "cells_table", "envmap_table", "frames_table", "rss_line", "format_ratio"]
 
 
 def format_ratio(r: float | None) -> str:
@@ -29,6 +31,17 @@ def machine_line(doc: dict) -> str:
     )
 
 
+def variant_label(cell: dict) -> str:
+    """`` (numpy sin/cos, compiled step)``: the periodic kernel a sine or cosine cell trained
+    with, and the step kernel when it is not plain."""
+    parts = []
+    if cell["activation"] in PERIODIC:
+        parts.append(f"{cell.get('kernel', 'plain')} sin/cos")
+    if cell.get("step", "plain") != "plain":
+        parts.append(f"{cell['step']} step" + (" -> plain: did not compile" if cell.get("step_fell_back") else ""))
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def cells_table(doc: dict) -> Table:
     """One row per encoder x activation: throughput and memory beside roofline and peer."""
     s = doc["settings"]
@@ -44,10 +57,9 @@ def cells_table(doc: dict) -> Table:
         roof = format_ratio(tr["vs_roofline"])
         if target is not None and tr["vs_roofline"] is not None:
             roof = f"[{'green' if tr['vs_roofline'] >= target else 'red'}]{roof}[/]"
-        kernel = c.get("kernel", "plain")
         t.add_row(
             c["encoder"],
-            c["activation"] + ("" if kernel == "plain" else f" ({kernel})"),
+            c["activation"] + variant_label(c),
             f"{tr['samples_per_s']['ours']:,.0f}",
             roof,
             format_ratio(tr["vs_peer"]),

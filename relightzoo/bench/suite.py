@@ -2,7 +2,7 @@
 memory of the zoo's siren, beside the roofline and the peer (siren-pytorch), as ratios.
 
 Training throughput times the real training step (:func:`relightzoo.train.step.train_step`:
-forward, MSE, backward, Adam) on random (pixel, light) batches of a synthetic dataset (the
+forward, MSE, backward, Adam; eager or compiled, ``--step``) on random (pixel, light) batches of a synthetic dataset (the
 step's cost does not depend on what the pixels show). Render throughput times
 ``model.render`` of one ``size x size`` image. Ratios are ``ours / reference`` for
 throughput (1.0: as fast as the GEMMs alone; above 1 against the peer: faster than
@@ -24,6 +24,7 @@ import torch
 from ..data import OLATDataset, PixelLightSampler
 from ..errors import PluginError
 from ..train import DEFAULT_BATCH_SIZE, create_optimizer, train_step
+from ..train.compiled_step import set_step_kernel, step_kernel
 from ..util.devices import keep_freed_memory, resolve_device
 from ..zoo import create_model
 from ..zoo.api import DEFAULT_RENDER_CHUNK
@@ -42,6 +43,12 @@ PERIODIC = ("sine", "cosine")
 """Activations whose layers train with a selectable periodic kernel (--periodic)."""
 
 
+def _default_periodic_kernel() -> str:
+    from ..builtins.activations import DEFAULT_PERIODIC_KERNEL
+
+    return DEFAULT_PERIODIC_KERNEL
+
+
 @dataclass
 class BenchSettings:
     """What ``relightzoo bench`` measures, and how."""
@@ -56,8 +63,10 @@ class BenchSettings:
     threads: int | None = None
     hidden_layers: int = 3
     hidden_features: int = 256
-    periodic: list[str] = field(default_factory=lambda: ["plain"])
+    periodic: list[str] = field(default_factory=lambda: [_default_periodic_kernel()])
     """Periodic kernels to measure for sine and cosine (relightzoo.builtins.activations)."""
+    step: list[str] = field(default_factory=lambda: ["plain"])
+    """Training step kernels to measure every activation with (relightzoo.train.compiled_step)."""
 
 
 def check_names(encoders: list[str], activations: list[str]) -> None:
@@ -113,18 +122,28 @@ def _render_roofline(layers, size: int, device: torch.device):
 
 
 def bench_cell(
-    encoder: str, activation: str, s: BenchSettings, dataset: OLATDataset, device: torch.device, kernel: str = "plain"
+    encoder: str,
+    activation: str,
+    s: BenchSettings,
+    dataset: OLATDataset,
+    device: torch.device,
+    kernel: str = "plain",
+    step: str = "plain",
 ) -> dict:
     """Measure one encoder x activation: train and render throughput, peak memory, all beside
-    roofline and peer; a periodic activation trains with the periodic ``kernel``."""
+    roofline and peer; a periodic activation trains with the periodic ``kernel``, and both
+    models (ours and the peer) with the training ``step`` kernel."""
     from ..builtins.activations import set_periodic_kernel
 
-    previous = set_periodic_kernel(kernel)
+    previous, previous_step = set_periodic_kernel(kernel), set_step_kernel(step)
     try:
         cell = _bench_cell(encoder, activation, s, dataset, device)
+        cell["step_fell_back"] = step_kernel() != step  # the compiled step could not compile here
     finally:
         set_periodic_kernel(previous)
+        set_step_kernel(previous_step)
     cell["kernel"] = kernel
+    cell["step"] = step
     return cell
 
 
@@ -147,6 +166,8 @@ def _bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDa
     t0 = time.perf_counter()
     train_fns["ours"]()  # the first step: includes compiling a compiled kernel
     first_step_s = time.perf_counter() - t0
+    if "peer" in train_fns:
+        train_fns["peer"]()  # compiled too, outside the timed calls
     t_train = interleaved_medians(train_fns, repeats=s.repeats, warmup=s.warmup, device=device)
     train_mem = {"roofline": train_fns["roofline"].nbytes}
     for name, fn in train_fns.items():
@@ -228,15 +249,16 @@ def run_bench(settings: BenchSettings, *, on_cell=None) -> dict:
     dataset = synthetic_dataset()
     cells = []
     grid = [
-        (e, a, k)
+        (e, a, k, st)
         for e in settings.encoders
         for a in settings.activations
         for k in (settings.periodic if a in PERIODIC else ["plain"])
+        for st in settings.step
     ]
-    for i, (e, a, k) in enumerate(grid):
+    for i, (e, a, k, st) in enumerate(grid):
         if on_cell is not None:
             on_cell(i, len(grid), e, a)
-        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k))
+        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k, step=st))
     return {
         "benchmark": "relightzoo bench",
         "model": f"siren {settings.hidden_layers} x {settings.hidden_features}",

@@ -30,8 +30,12 @@ def _names(value: str) -> list[str]:
 @click.option("--frames", "frames", is_flag=False, flag_value="all", default=None, metavar="[M1,M2]",
               help="Also time one SIZE x SIZE frame at a new light for every registered model (or these), "
               "each fitted briefly on the demo scene, with and without its frame cache.")
-@click.option("--periodic", default="plain", show_default=True, metavar="K1,K2",
-              help="Periodic kernels to measure sine and cosine with: plain, compiled (torch.compile of sin and cos in one pass).")
+@click.option("--periodic", default="numpy", show_default=True, metavar="K1,K2",
+              help="Periodic kernels to measure sine and cosine with: numpy (numpy's vectorised sin and cos, the default), "
+              "plain (torch's), compiled (torch.compile of sin and cos in one pass).")
+@click.option("--step", "step", default="plain", show_default=True, metavar="K1,K2",
+              help="Training step kernels to measure every activation with: plain, compiled (forward, loss and "
+              "backward as one torch.compile'd graph).")
 @click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size / --frames, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
@@ -47,6 +51,7 @@ def bench(
     rss_size: int | None,
     frames: str | None,
     periodic: str,
+    step: str,
     skip_grid: bool,
     json_: bool,
 ) -> None:
@@ -79,12 +84,14 @@ def bench(
         device=device,
         threads=threads,
         periodic=_names(periodic),
+        step=_names(step),
     )
     from ..builtins.activations import PERIODIC_KERNELS
+    from ..train.compiled_step import STEP_KERNELS
 
-    bad = [k for k in settings.periodic if k not in PERIODIC_KERNELS]
-    if bad or not settings.periodic:
-        raise click.BadParameter(f"{periodic!r}: choose from {', '.join(PERIODIC_KERNELS)}", param_hint="--periodic")
+    for given, chosen, allowed, hint in ((periodic, settings.periodic, PERIODIC_KERNELS, "--periodic"), (step, settings.step, STEP_KERNELS, "--step")):
+        if not chosen or [k for k in chosen if k not in allowed]:
+            raise click.BadParameter(f"{given!r}: choose from {', '.join(allowed)}", param_hint=hint)
     if skip_grid and not (envmap_k or rss_size or frames):
         raise click.UsageError("--skip-grid leaves nothing to measure: add --envmap-k K1,K2, --rss-size N or --frames")
     frame_models = None if frames in (None, "all") else _names(frames)
@@ -109,7 +116,7 @@ def bench(
             "cells": [],
         }
     else:
-        n = len(settings.encoders) * len(settings.activations)
+        n = len(settings.encoders) * len(settings.activations)  # progress by encoder x activation cell
         with make_progress(transient=True, disable=json_) as bar:
             task = bar.add_task("bench", total=n)
 
@@ -142,7 +149,8 @@ def bench(
             "train/s: training samples/s; MP/s: render megapixels/s at SIZE; MiB: training step's peak memory "
             f"growth ({doc['cells'][0]['memory']['method']}). /roof: ours / the same GEMMs alone (memory: / their "
             "buffers; targets: sine, cosine, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch. "
-            "(compiled): sin and cos in one torch.compile'd pass (--periodic).",
+            "(K sin/cos): the periodic layer's kernel K (--periodic: numpy, plain or compiled); (compiled step): "
+            "forward, loss and backward as one torch.compile'd graph, for ours and the peer alike (--step).",
             soft_wrap=True,
         )
     if doc.get("envmap"):

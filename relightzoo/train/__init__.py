@@ -1,8 +1,9 @@
 """Training: settings, the run and its resume, logs, the step, the loop, checkpoints.
 
 One room a part: :mod:`.settings` (TrainingSettings), :mod:`.state` (a run's config and
-resume check), :mod:`.recovery`, :mod:`.log`, :mod:`.step`, :mod:`.trainer` (the loop),
-:mod:`.loop` (``train``), :mod:`.checkpoint`, :mod:`.optim`, :mod:`.distributed`.
+resume check), :mod:`.recovery`, :mod:`.log`, :mod:`.step` (eager, or compiled by
+:mod:`.compiled_step`), :mod:`.trainer` (the loop), :mod:`.loop` (``train``),
+:mod:`.checkpoint`, :mod:`.optim`, :mod:`.distributed`.
 
 The public API::
 

@@ -2,15 +2,16 @@
 
 The step stays lean (it sets the throughput the benchmark compares with the matmul
 roofline): no host sync, gradients set to None rather than zeroed, the loss returned as a
-detached 0-d tensor that the loop sums on the device between logs.
+detached 0-d tensor that the loop sums on the device between logs. Forward, loss and
+backward run eagerly or as one compiled graph (:mod:`.compiled_step`, ``RELIGHTZOO_STEP``).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import TrainingError
+from .compiled_step import loss_and_backward
 
 __all__ = ["train_step", "model_train_step", "ModelBatches"]
 
@@ -29,9 +30,8 @@ def model_train_step(model, optimizer, *batch: torch.Tensor) -> torch.Tensor:
     ``(*inputs, target)`` with ``target`` in [-1, 1]; the loss is the MSE between
     ``model(*inputs)`` and ``target``, as for coordinate models. Returns the detached loss."""
     *inputs, target = batch
-    loss = F.mse_loss(model(*inputs), target)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss = loss_and_backward(model, inputs, target)  # eager, or compiled (compiled_step.py)
     optimizer.step()
     return loss.detach()
 

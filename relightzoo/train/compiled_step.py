@@ -1,0 +1,90 @@
+"""The training step's forward, loss and backward as one compiled graph (``torch.compile``).
+
+A step of the default siren is mostly matrix multiplies; what else it does (the sine and
+cosine, their derivative's multiply in backward, the bias gradients' column sums, the loss
+and its gradient, the encoder) is a dozen passes over ``batch x width`` tensors and a few
+hundred operator calls. Compiled as one graph, inductor fuses those passes into a few loops
+around the matrix multiplies (which stay MKL's), so the step costs little more than its
+GEMMs. On 2 CPU cores this takes the default siren from about 0.75 to about 0.9 of the
+roofline (``relightzoo bench --step plain,compiled``; benchmarks/README.md).
+
+Two step kernels (:func:`set_step_kernel`, or the environment variable ``RELIGHTZOO_STEP``):
+
+- ``plain`` (the default): eager PyTorch, nothing to compile;
+- ``compiled``: the model's forward and the MSE compiled together; autograd runs the
+  compiled backward. It needs a C++ compiler on the CPU (Triton on CUDA) and compiles in
+  the first step (about 10 s on 2 cores for the default siren, a second or two when
+  inductor's on-disk cache already holds the graph), so it pays off for runs of a few
+  thousand steps. Values are the eager step's up to float32 rounding (the fused kernels
+  evaluate sin and cos with their own vectorised code); runs stay deterministic, so a
+  resumed compiled run repeats the uninterrupted one exactly. Where compiling or running
+  the graph fails (no compiler, an operator inductor cannot handle), the step warns once,
+  discards the partial gradients and trains with ``plain`` from then on.
+
+Models are passed to the compiled function as arguments, so models of one structure share
+one compiled graph (an ablation grid compiles once per architecture, not once per cell).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import TrainingError
+
+__all__ = ["STEP_KERNELS", "step_kernel", "set_step_kernel", "loss_and_backward"]
+
+STEP_KERNELS = ("plain", "compiled")
+"""How a training step computes its forward, loss and backward (see the module docstring)."""
+
+_kernel = {"name": os.environ.get("RELIGHTZOO_STEP", "plain")}
+
+
+def step_kernel() -> str:
+    """The step kernel training uses: ``plain`` or ``compiled``."""
+    return _kernel["name"]
+
+
+def set_step_kernel(name: str) -> str:
+    """Train with step kernel ``name`` from now on; returns the previous one."""
+    if name not in STEP_KERNELS:
+        raise TrainingError(f"unknown step kernel {name!r}; choose one of {', '.join(STEP_KERNELS)}")
+    previous, _kernel["name"] = _kernel["name"], name
+    return previous
+
+
+def _mse(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(model(*inputs), target)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_mse():
+    return torch.compile(_mse, dynamic=False)
+
+
+def loss_and_backward(model: torch.nn.Module, inputs: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """The MSE between ``model(*inputs)`` and ``target``, its gradients accumulated into the
+    parameters (``.grad``, which the caller has cleared), with the selected step kernel."""
+    inputs = tuple(inputs)
+    if _kernel["name"] == "compiled":
+        try:
+            loss = _compiled_mse()(model, inputs, target)
+            loss.backward()
+            return loss
+        except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported operator or device: fall back
+            for p in model.parameters():
+                p.grad = None  # a backward that failed part-way may have left some
+            _kernel["name"] = "plain"
+            warnings.warn(
+                f"the compiled training step failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+                "training with the plain one",
+                stacklevel=3,
+            )
+    loss = F.mse_loss(model(*inputs), target)
+    loss.backward()
+    return loss
