@@ -96,8 +96,8 @@ def test_a_step_that_cannot_compile_warns_once_and_trains_exactly_as_plain(monke
 def test_a_resumed_compiled_run_repeats_the_uninterrupted_one(tmp_path: Path, kernel) -> None:
     kernel("compiled")
     data = load_dataset(make_olat_folder(tmp_path / "data", n_lights=12, height=10, width=10))
-    spec = model_spec("siren", encoder="scaled-spherical", activation="sine", **TINY)
-    opts = dict(batch_size=128, lr=1e-3, schedule="none", seed=0, device="cpu", log_every=3, progress=False,
+    spec = model_spec("siren", activation="sine", **TINY)  # the model and batch of the test above: one compiled graph
+    opts = dict(batch_size=256, lr=1e-3, schedule="none", seed=0, device="cpu", log_every=3, progress=False,
                 checkpoint_every=3)
     straight = train(data, "xu5:0.77", spec, steps=6, out_dir=tmp_path / "straight", **opts)
     train(data, "xu5:0.77", spec, steps=3, out_dir=tmp_path / "split", **opts)
@@ -117,3 +117,28 @@ def test_the_switch_names_its_kernels(kernel) -> None:
     assert step_kernel() == "compiled"
     res = CliRunner().invoke(main, ["bench", "--step", "plain,fused", "--batch-size", "8", "--size", "4"])
     assert res.exit_code == 2 and "choose from plain, compiled" in res.output
+
+
+def test_bench_measures_and_names_the_compiled_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's plumbing: a cell per step kernel, named in the JSON and the table, the
+    kernel restored afterwards (the compiled graph itself is replaced by its eager function
+    here: compiling is what the tests above check, and it costs seconds)."""
+    from relightzoo.bench.report import variant_label
+    from relightzoo.bench.suite import BenchSettings, run_bench
+
+    used = []
+    monkeypatch.setattr(compiled_step, "_compiled_mse", lambda: (used.append(step_kernel()), compiled_step._mse)[1])
+    before = step_kernel()
+    settings = BenchSettings(activations=["sine", "relu"], batch_size=32, size=4, repeats=1, warmup=0, hidden_layers=1,
+                             hidden_features=8, device="cpu", step=["plain", "compiled"])
+    cells = run_bench(settings)["cells"]
+    assert [(c["activation"], c["kernel"], c["step"], c["step_fell_back"]) for c in cells] == [
+        ("sine", "numpy", "plain", False), ("sine", "numpy", "compiled", False),
+        ("relu", "plain", "plain", False), ("relu", "plain", "compiled", False),
+    ]
+    assert used and set(used) == {"compiled"}  # only the compiled cells went through the compiled function
+    for cell in cells:
+        assert cell["train"]["vs_roofline"] > 0 and cell["train"]["samples_per_s"]["ours"] > 0
+    assert [variant_label(c) for c in cells] == [" (numpy sin/cos)", " (numpy sin/cos, compiled step)", "", " (compiled step)"]
+    assert variant_label(dict(cells[1], step_fell_back=True)) == " (numpy sin/cos, compiled step -> plain: did not compile)"
+    assert step_kernel() == before  # the bench restores the kernel it found

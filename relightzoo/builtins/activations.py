@@ -25,8 +25,9 @@ the derivative kept for backward (:class:`_PeriodicInPlace`):
 
 - ``numpy`` (the default): numpy's vectorised float32 sin and cos on the same CPU buffers
   (no copy). On the CPU they take about 0.4 of torch's eager sin and cos (0.54 against
-  1.33 ms a 4096 x 256 pass on one AVX-512 core), for the default siren about 0.82 of the
-  roofline against 0.76 on one thread; they need nothing beyond numpy. Off the CPU, or for
+  1.33 ms a 4096 x 256 pass on one AVX-512 core): the default siren trains at 0.83 to 0.88
+  of the roofline on one thread against 0.74 to 0.79 with torch's (benchmarks/README.md);
+  they need nothing beyond numpy. Off the CPU, or for
   a tensor that is not contiguous float32, the layer uses ``plain``;
 - ``plain``: torch's sin and cos;
 - ``compiled``: ``torch.compile`` of sin and cos together, one pass that reads the
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import warnings
 
 import numpy as np
@@ -55,6 +55,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from relightzoo.errors import PluginError
+from relightzoo.util.switches import Switch
 from relightzoo.zoo.api import Backbone
 from relightzoo.zoo.hookspecs import hookimpl
 
@@ -123,20 +124,17 @@ PERIODIC_KERNELS = ("plain", "numpy", "compiled")
 DEFAULT_PERIODIC_KERNEL = "numpy"
 """The kernel periodic layers train with unless told otherwise: the fastest on the CPU that needs nothing extra."""
 
-_kernel = {"name": os.environ.get("RELIGHTZOO_PERIODIC", DEFAULT_PERIODIC_KERNEL)}
+_kernel = Switch("periodic kernel", PERIODIC_KERNELS, DEFAULT_PERIODIC_KERNEL, "RELIGHTZOO_PERIODIC", PluginError)
 
 
 def periodic_kernel() -> str:
     """The kernel periodic layers train with: ``plain``, ``numpy`` or ``compiled``."""
-    return _kernel["name"]
+    return _kernel.get()
 
 
 def set_periodic_kernel(name: str) -> str:
     """Train periodic layers with kernel ``name`` from now on; returns the previous one."""
-    if name not in PERIODIC_KERNELS:
-        raise PluginError(f"unknown periodic kernel {name!r}; choose one of {', '.join(PERIODIC_KERNELS)}")
-    previous, _kernel["name"] = _kernel["name"], name
-    return previous
+    return _kernel.set(name)
 
 
 def _sin_and_cos(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,13 +165,13 @@ def _periodic(z: torch.Tensor, is_cos: bool) -> torch.Tensor:
     """The training-time elementwise part, with the selected kernel."""
     if torch.compiler.is_compiling():  # inside a compiled step (relightzoo.train.compiled_step): let inductor fuse it
         return torch.cos(z) if is_cos else torch.sin(z)
-    if _kernel["name"] == "compiled":
+    if _kernel.name == "compiled":
         try:
             return _PeriodicCompiled.apply(z, is_cos, False)  # the arguments of _PeriodicInPlace, whose backward it shares
         except Exception as exc:  # noqa: BLE001 - no compiler, no Triton, an unsupported device: fall back
-            _kernel["name"] = "plain"
+            _kernel.name = "plain"
             warnings.warn(f"the compiled periodic kernel failed ({type(exc).__name__}); training with the plain one", stacklevel=3)
-    return _PeriodicInPlace.apply(z, is_cos, _kernel["name"] == "numpy")
+    return _PeriodicInPlace.apply(z, is_cos, _kernel.name == "numpy")
 
 
 class PeriodicLayer(nn.Linear):

@@ -5,8 +5,8 @@ cosine, their derivative's multiply in backward, the bias gradients' column sums
 and its gradient, the encoder) is a dozen passes over ``batch x width`` tensors and a few
 hundred operator calls. Compiled as one graph, inductor fuses those passes into a few loops
 around the matrix multiplies (which stay MKL's), so the step costs little more than its
-GEMMs. On 2 CPU cores this takes the default siren from about 0.75 to about 0.9 of the
-roofline (``relightzoo bench --step plain,compiled``; benchmarks/README.md).
+GEMMs: on one CPU thread the default siren trains at 0.90 to 0.91 of the roofline against
+0.83 to 0.88 eagerly (``relightzoo bench --step plain,compiled``; benchmarks/README.md).
 
 Two step kernels (:func:`set_step_kernel`, or the environment variable ``RELIGHTZOO_STEP``):
 
@@ -28,7 +28,6 @@ one compiled graph (an ablation grid compiles once per architecture, not once pe
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from typing import Sequence
 
@@ -36,26 +35,24 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import TrainingError
+from ..util.switches import Switch
 
 __all__ = ["STEP_KERNELS", "step_kernel", "set_step_kernel", "loss_and_backward"]
 
 STEP_KERNELS = ("plain", "compiled")
 """How a training step computes its forward, loss and backward (see the module docstring)."""
 
-_kernel = {"name": os.environ.get("RELIGHTZOO_STEP", "plain")}
+_kernel = Switch("step kernel", STEP_KERNELS, "plain", "RELIGHTZOO_STEP", TrainingError)
 
 
 def step_kernel() -> str:
     """The step kernel training uses: ``plain`` or ``compiled``."""
-    return _kernel["name"]
+    return _kernel.get()
 
 
 def set_step_kernel(name: str) -> str:
     """Train with step kernel ``name`` from now on; returns the previous one."""
-    if name not in STEP_KERNELS:
-        raise TrainingError(f"unknown step kernel {name!r}; choose one of {', '.join(STEP_KERNELS)}")
-    previous, _kernel["name"] = _kernel["name"], name
-    return previous
+    return _kernel.set(name)
 
 
 def _mse(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
@@ -71,7 +68,7 @@ def loss_and_backward(model: torch.nn.Module, inputs: Sequence[torch.Tensor], ta
     """The MSE between ``model(*inputs)`` and ``target``, its gradients accumulated into the
     parameters (``.grad``, which the caller has cleared), with the selected step kernel."""
     inputs = tuple(inputs)
-    if _kernel["name"] == "compiled":
+    if _kernel.name == "compiled":
         try:
             loss = _compiled_mse()(model, inputs, target)
             loss.backward()
@@ -79,7 +76,7 @@ def loss_and_backward(model: torch.nn.Module, inputs: Sequence[torch.Tensor], ta
         except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported operator or device: fall back
             for p in model.parameters():
                 p.grad = None  # a backward that failed part-way may have left some
-            _kernel["name"] = "plain"
+            _kernel.name = "plain"
             warnings.warn(
                 f"the compiled training step failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
                 "training with the plain one",
