@@ -28,7 +28,7 @@ full table has ``hidden_layers x hidden_features`` values per pixel (768 for 3 x
 far more than the pixel's 3 x 49 measurements on a 49-light dome, so it memorises the
 training lights (training PSNR 42 dB against 30 dB held out); with k = 16 the training
 and held-out PSNR stay closer, the model trains in fewer steps and the checkpoint is 15
-times smaller (docs/ablation.md, "Per-pixel latents: how many values"). ``0`` (the
+times smaller (docs/ablation.md, "Where the latent-siren's settings come from"). ``0`` (the
 default, so older checkpoints load as they were saved) keeps the full table.
 """
 
