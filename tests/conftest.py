@@ -161,3 +161,19 @@ def installed_plugins():
 
 
 from relightzoo.testing.reload import render_in_fresh_process  # noqa: E402  (the tests import it from here)
+
+
+def train_small_with_cli(data: Path, out: Path, model: str, model_args: dict, *, steps: int) -> Path:
+    """Train ``model`` (direction encoder, uniform:16, batch 64, no evaluation) with
+    ``relightzoo train`` and ``--model-arg`` for each of ``model_args``; the checkpoint's path."""
+    from click.testing import CliRunner
+
+    from relightzoo.cli import main
+
+    args = ["train", str(data), "--model", model, "--encoder", "direction", "--lights", "uniform:16",
+            "--steps", str(steps), "--batch-size", "64", "--out", str(out), "--no-eval"]
+    for key, value in model_args.items():
+        args += ["--model-arg", f"{key}={value}"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return out / "latest.safetensors"

@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from conftest import make_olat_folder, render_in_fresh_process
-from relightzoo.cli import main
+from conftest import make_olat_folder, render_in_fresh_process, train_small_with_cli
 from relightzoo.data import load_dataset
 from relightzoo.envmap import envmap_to_lights, relight_envmap
 from relightzoo.errors import PluginError
@@ -64,19 +62,13 @@ def test_fits_a_small_scene_better_than_siren_in_the_same_steps(data: Path, tmp_
 
 
 def test_trains_through_cli_reloads_in_fresh_process_and_renders_any_size(data: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    args = ["train", str(data), "--model", "latent-siren", "--encoder", "direction", "--lights", "uniform:16",
-            "--steps", "3", "--batch-size", "64", "--out", str(run), "--no-eval"]
-    for key, value in SMALL.items():
-        args += ["--model-arg", f"{key}={value}"]
-    res = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    model, config = load_checkpoint(run / "latest.safetensors")
+    checkpoint = train_small_with_cli(data, tmp_path / "run", "latent-siren", SMALL, steps=3)
+    model, config = load_checkpoint(checkpoint)
     assert config["spec"]["model"]["name"] == "latent-siren" and model.latents.shape == (12, 12, 2, 32)
     assert float(model.latents.detach().abs().max()) > 0  # the latents trained
     lights = torch.tensor([[0.2, 0.1, 0.97], [-0.5, 0.3, 0.81]])
     here = model.render(lights, 12, 12)
-    assert torch.equal(render_in_fresh_process(run / "latest.safetensors", lights.tolist(), 12, 12, tmp_path), here)
+    assert torch.equal(render_in_fresh_process(checkpoint, lights.tolist(), 12, 12, tmp_path), here)
     big = model.render(lights, 24, 24)
     down = torch.nn.functional.avg_pool2d(big.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
     assert big.shape == (2, 24, 24, 3) and float((down - here).abs().mean()) < 0.05
@@ -86,14 +78,8 @@ def test_trains_through_cli_reloads_in_fresh_process_and_renders_any_size(data: 
 def test_a_few_latent_values_per_pixel_train_project_to_every_layer_and_reload(data: Path, tmp_path: Path) -> None:
     """``latent_features=k``: a table of k values per pixel and one projection to every
     layer; it trains, its checkpoint reloads in a fresh process and renders the same image."""
-    run = tmp_path / "run"
-    args = ["train", str(data), "--model", "latent-siren", "--encoder", "direction", "--lights", "uniform:16",
-            "--steps", "5", "--batch-size", "64", "--out", str(run), "--no-eval", "--model-arg", "latent_features=4"]
-    for key, value in SMALL.items():
-        args += ["--model-arg", f"{key}={value}"]
-    res = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    model, _ = load_checkpoint(run / "latest.safetensors")
+    checkpoint = train_small_with_cli(data, tmp_path / "run", "latent-siren", {**SMALL, "latent_features": 4}, steps=5)
+    model, _ = load_checkpoint(checkpoint)
     assert model.latents.shape == (12, 12, 1, 4) and model.projection.shape == (4, 2 * 32)
     assert float(model.latents.detach().abs().max()) > 0
     pixels = torch.tensor([[0.1, -0.3], [0.5, 0.5]])
@@ -102,7 +88,7 @@ def test_a_few_latent_values_per_pixel_train_project_to_every_layer_and_reload(d
     assert per_layer.shape == (2, 2, 32) and torch.allclose(per_layer, expected)
     lights = torch.tensor([[0.2, 0.1, 0.97], [-0.5, 0.3, 0.81]])
     here = model.render(lights, 12, 12)
-    assert torch.equal(render_in_fresh_process(run / "latest.safetensors", lights.tolist(), 12, 12, tmp_path), here)
+    assert torch.equal(render_in_fresh_process(checkpoint, lights.tolist(), 12, 12, tmp_path), here)
     assert model.render(lights, 20, 16).shape == (2, 20, 16, 3)
 
 

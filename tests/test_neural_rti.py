@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from conftest import make_olat_folder, render_in_fresh_process
-from relightzoo.cli import main
+from conftest import make_olat_folder, render_in_fresh_process, train_small_with_cli
 from relightzoo.data import load_dataset
 from relightzoo.envmap import envmap_to_lights, relight_envmap
 from relightzoo.errors import PluginError
@@ -71,19 +69,13 @@ def test_learns_held_out_lights_of_a_small_scene(data: Path, tmp_path: Path) -> 
 
 
 def test_trains_through_cli_reloads_in_fresh_process_and_renders_any_size(data: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    args = ["train", str(data), "--model", "neural-rti", "--encoder", "direction", "--lights", "uniform:16",
-            "--steps", "3", "--batch-size", "64", "--out", str(run), "--no-eval"]
-    for key, value in SMALL.items():
-        args += ["--model-arg", f"{key}={value}"]
-    res = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    model, config = load_checkpoint(run / "latest.safetensors")
+    checkpoint = train_small_with_cli(data, tmp_path / "run", "neural-rti", SMALL, steps=3)
+    model, config = load_checkpoint(checkpoint)
     assert config["spec"]["model"]["name"] == "neural-rti" and config["step"] == 3
     lights = torch.tensor([[0.2, 0.1, 0.97], [-0.5, 0.3, 0.81]])
     here = model.render(lights, 12, 12)
     assert here.shape == (2, 12, 12, 3) and float(here.min()) >= 0.0 and float(here.max()) <= 1.0
-    assert torch.equal(render_in_fresh_process(run / "latest.safetensors", lights.tolist(), 12, 12, tmp_path), here)
+    assert torch.equal(render_in_fresh_process(checkpoint, lights.tolist(), 12, 12, tmp_path), here)
     # another size resamples the code map: a 2x render, averaged down, is close to the 1x one
     big = model.render(lights, 24, 24)
     assert big.shape == (2, 24, 24, 3)
