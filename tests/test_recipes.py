@@ -158,7 +158,7 @@ def test_ablate_takes_its_grid_defaults_from_a_recipe(data: Path, tmp_path: Path
     assert res.stderr.splitlines()[0] == "--encoders raw,direction overrides recipe 'tiny-test' (encoder direction)"
     grid = json.loads((out / "grid.json").read_text())
     assert grid["recipe"] == "tiny-test" and grid["models"] == ["siren"] and grid["lights"] == ["uniform:8"]
-    assert grid["training"] == {"steps": 4, "batch_size": 64, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 1}
+    assert grid["training"] == {"steps": 4, "batch_size": 64, "lr": 2e-3, "schedule": "cosine", "warmup_steps": 1, "precision": None}
     assert grid["model_args"] == {"hidden_layers": 1, "hidden_features": 16}
     doc = json.loads((out / "results.json").read_text())
     assert [c["name"] for c in doc["cells"]] == ["siren_raw_sine_uniform-8_s0", "siren_direction_sine_uniform-8_s0"]

@@ -144,6 +144,7 @@ class Grid:
     lr: float | None = None
     schedule: str | None = None
     warmup_steps: int | None = None
+    precision: str | None = None
     encoder_args: dict[str, Any] = field(default_factory=dict)
     activation_args: dict[str, Any] = field(default_factory=dict)
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -326,6 +327,7 @@ def build_grid(
     model_args: Mapping[str, Any] | None = None,
     dataset: Mapping[str, Any] | None = None,
     warmup_steps: int | None = None,
+    precision: str | None = None,
     recipe: str | None = None,
 ) -> Grid:
     """Check the grid's axes and names and return it with canonical plugin names.
@@ -385,6 +387,7 @@ def build_grid(
         lr=_optional(float, lr),
         schedule=schedule,
         warmup_steps=_optional(int, warmup_steps),
+        precision=precision,
         encoder_args=enc_args,
         activation_args=act_args,
         model_args=mod_args,

@@ -221,6 +221,7 @@ def _training_text(doc: dict) -> str:
         tr = model_settings(grid, model)
         per_model[model] = (
             f"{tr['steps']} steps at batch {tr['batch_size']}, learning rate {tr['lr']:g}, schedule {tr['schedule']}"
+            + (f", precision {tr['precision']}" if tr["precision"] != "fp32" else "")
         )
     return "; ".join(f"{model}: {text}" for model, text in per_model.items()) or "no trained cells"
 

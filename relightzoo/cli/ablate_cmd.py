@@ -123,7 +123,8 @@ class _Display:
 
 
 _GRID_OPTIONS = {"model": "models", "encoder": "encoders", "activation": "activations", "lights": "lights",
-                 "steps": "steps", "batch_size": "batch_size", "lr": "lr", "schedule": "schedule"}
+                 "steps": "steps", "batch_size": "batch_size", "lr": "lr", "schedule": "schedule",
+                 "precision": "precision"}
 """A recipe's options -> the ablate parameters that hold them (the axes take a list)."""
 
 
@@ -168,6 +169,7 @@ def _data_id(data: str) -> str:
 @click.option("--batch-size", type=COUNT, default=None, help=f"(pixel, light) samples a step [default: the model's, else {DEFAULT_BATCH_SIZE}].")
 @click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None, help="fp32, bf16 mixed precision, or auto (bf16 where the CPU or GPU multiplies it natively) [default: the recipe's or model's, else fp32].")
 @click.option("--encoder-arg", "encoder_arg", multiple=True, metavar="K=V", help="Encoder argument, given to every encoder that takes it (repeatable).")
 @click.option("--activation-arg", "activation_arg", multiple=True, metavar="K=V", help="Activation argument, given to every activation that takes it (repeatable).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128, given to every model that takes it (repeatable).")

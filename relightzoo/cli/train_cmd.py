@@ -196,6 +196,7 @@ def _comparison_line(name: str, results: dict, best: str | None) -> str | None:
 @click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None, help="fp32, bf16 mixed precision, or auto (bf16 where the CPU or GPU multiplies it natively) [default: the recipe's or model's, else fp32].")
 @click.option("--checkpoint-every", type=COUNT, default=None, help="Save latest/best every K steps [default: a tenth of the run].")
 @click.option("--log-every", type=COUNT, default=DEFAULT_LOG_EVERY, show_default=True, help="Write metrics.jsonl every K steps.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR", help="Continue the run in RUN_DIR where it stopped.")
@@ -285,6 +286,7 @@ def train(ctx: click.Context, **params: Any) -> None:
             progress=not params["json_"],
             schedule=params["schedule"],
             warmup_steps=params["warmup_steps"],
+            precision=params["precision"],
             tensorboard=params["tensorboard"],
             recipe=recipe_name,
         )

@@ -193,6 +193,8 @@ TRAINING_SCHEMA = {
     "optimizer?": str,
     "schedule?": Nullable(str),
     "warmup_steps?": int,
+    "precision?": str,
+    "precision_used?": str,
     "seed?": int,
     "checkpoint_every?": int,
     "log_every?": int,

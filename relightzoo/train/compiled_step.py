@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..errors import TrainingError
 from ..util.switches import Switch
+from .precision import precision_context
 
 __all__ = ["STEP_KERNELS", "step_kernel", "set_step_kernel", "loss_and_backward"]
 
@@ -64,13 +65,17 @@ def _compiled_mse():
     return torch.compile(_mse, dynamic=False)
 
 
-def loss_and_backward(model: torch.nn.Module, inputs: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+def loss_and_backward(
+    model: torch.nn.Module, inputs: Sequence[torch.Tensor], target: torch.Tensor, *, precision: str = "fp32"
+) -> torch.Tensor:
     """The MSE between ``model(*inputs)`` and ``target``, its gradients accumulated into the
-    parameters (``.grad``, which the caller has cleared), with the selected step kernel."""
+    parameters (``.grad``, which the caller has cleared), with the selected step kernel; the
+    forward in ``precision`` (``fp32`` or ``bf16``, :mod:`.precision`), the loss in float32."""
     inputs = tuple(inputs)
     if _kernel.name == "compiled":
         try:
-            loss = _compiled_mse()(model, inputs, target)
+            with precision_context(precision, target.device):
+                loss = _compiled_mse()(model, inputs, target)
             loss.backward()
             return loss
         except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported operator or device: fall back
@@ -82,6 +87,7 @@ def loss_and_backward(model: torch.nn.Module, inputs: Sequence[torch.Tensor], ta
                 "training with the plain one",
                 stacklevel=3,
             )
-    loss = F.mse_loss(model(*inputs), target)
+    with precision_context(precision, target.device):
+        loss = F.mse_loss(model(*inputs), target)
     loss.backward()
     return loss

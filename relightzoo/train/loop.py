@@ -110,6 +110,7 @@ def train(
     progress: bool = True,
     schedule: str | None = None,
     warmup_steps: int | None = None,
+    precision: str | None = None,
     optimizer: str = DEFAULT_OPTIMIZER,
     tensorboard: bool = False,
     overwrite: bool = False,
@@ -127,6 +128,8 @@ def train(
     ``training_batch`` method draws its own batches (:class:`ModelBatches`). ``out_dir`` must not hold a
     run already unless ``resume`` or ``overwrite``. Settings left as None come from the
     model's ``train_defaults``, else the global defaults (:meth:`TrainingSettings.resolve`).
+    ``precision`` (``fp32``, ``bf16`` or ``auto``; :mod:`.precision`) is what the forward pass
+    computes in; ``auto`` is decided for the device and recorded as ``precision_used``.
     ``recipe`` names the recipe the run follows (:mod:`relightzoo.recipes`); it is recorded
     in the config (``config["recipe"]``) and in every checkpoint.
     """
@@ -140,6 +143,7 @@ def train(
         lr=lr,
         schedule=schedule,
         warmup_steps=warmup_steps,
+        precision=precision,
         seed=seed,
         optimizer=optimizer,
         checkpoint_every=checkpoint_every,

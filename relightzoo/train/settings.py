@@ -1,7 +1,7 @@
 """Training settings: one typed object, the only place that knows the settings' names.
 
 :class:`TrainingSettings` holds what a run trains with (steps, batch size, learning rate,
-optimiser, schedule and warm-up, seed, checkpoint and log intervals, device, world size).
+optimiser, schedule and warm-up, precision, seed, checkpoint and log intervals, device, world size).
 Everything else reads the names from here: the training loop records
 :meth:`TrainingSettings.to_json` in ``config.json`` and every checkpoint, a resume compares
 the run's settings with :meth:`TrainingSettings.differs_from`, ``relightzoo train --resume``
@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from ..errors import TrainingError
 from .optim import DEFAULT_LR, DEFAULT_OPTIMIZER, check_schedule
+from .precision import DEFAULT_PRECISION, check_precision, resolve_precision
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -48,16 +49,16 @@ evaluates in under 3 minutes on 2 CPU cores."""
 DEFAULT_LOG_EVERY = 100
 """Steps between two lines of ``metrics.jsonl``."""
 
-MODEL_SETTINGS = ("steps", "batch_size", "lr", "schedule", "warmup_steps")
+MODEL_SETTINGS = ("steps", "batch_size", "lr", "schedule", "warmup_steps", "precision")
 """The settings a model's ``train_defaults``, a recipe and an ablation grid may provide."""
 
 SETTINGS = MODEL_SETTINGS
 """The settings a model's ``train_defaults`` may provide (the older name of :data:`MODEL_SETTINGS`)."""
 
-RESUME_MUST_MATCH = ("batch_size", "lr", "optimizer", "schedule", "warmup_steps", "seed")
+RESUME_MUST_MATCH = ("batch_size", "lr", "optimizer", "schedule", "warmup_steps", "precision", "seed")
 """Settings a resumed run must share with the run it continues (``steps`` may grow)."""
 
-RUN_OPTIONS = ("steps", "batch_size", "lr", "schedule", "warmup_steps", "seed", "checkpoint_every", "log_every")
+RUN_OPTIONS = ("steps", "batch_size", "lr", "schedule", "warmup_steps", "precision", "seed", "checkpoint_every", "log_every")
 """The settings ``relightzoo train`` takes as options, filled from the run on ``--resume``."""
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -66,10 +67,11 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "lr": DEFAULT_LR,
     "schedule": "none",
     "warmup_steps": 0,
+    "precision": DEFAULT_PRECISION,
 }
 """What a run uses when neither the user nor the model says otherwise."""
 
-_TYPES = {"steps": int, "batch_size": int, "lr": float, "schedule": str, "warmup_steps": int}
+_TYPES = {"steps": int, "batch_size": int, "lr": float, "schedule": str, "warmup_steps": int, "precision": str}
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,13 @@ class TrainingSettings:
     optimizer: str = DEFAULT_OPTIMIZER
     schedule: str = "none"
     warmup_steps: int = 0
+    precision: str = DEFAULT_PRECISION
     seed: int = 0
     checkpoint_every: int = 1
     log_every: int = DEFAULT_LOG_EVERY
     device: str = "cpu"
     world_size: int = 1
+    precision_used: str = DEFAULT_PRECISION
 
     @classmethod
     def resolve(
@@ -112,6 +116,7 @@ class TrainingSettings:
         if log_every < 1:
             raise TrainingError(f"--log-every must be at least 1, got {log_every}")
         check_schedule(chosen["schedule"], chosen["warmup_steps"])
+        check_precision(chosen["precision"])
         if checkpoint_every is None:
             checkpoint_every = max(log_every, math.ceil(max(steps, 1) / 10 / log_every) * log_every)
         if checkpoint_every < 1:
@@ -123,19 +128,21 @@ class TrainingSettings:
             optimizer=optimizer,
             schedule=chosen["schedule"],
             warmup_steps=int(chosen["warmup_steps"]),
+            precision=str(chosen["precision"]),
             seed=int(seed),
             checkpoint_every=int(checkpoint_every),
             log_every=int(log_every),
         )
 
     def on(self, device: Any, world_size: int = 1) -> "TrainingSettings":
-        """These settings on ``device`` with ``world_size`` processes (recorded, not compared)."""
-        return replace(self, device=str(device), world_size=int(world_size))
+        """These settings on ``device`` with ``world_size`` processes, and the precision they
+        train in there (``auto`` decided for the device); recorded, not compared."""
+        return replace(self, device=str(device), world_size=int(world_size), precision_used=resolve_precision(self.precision, device))
 
     def train_kwargs(self) -> dict[str, Any]:
         """These settings as keyword arguments of :func:`relightzoo.train.train` (all but the
-        device and world size, which the run finds itself)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "world_size")}
+        device, world size and precision used, which the run finds itself)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "world_size", "precision_used")}
 
     def to_json(self) -> dict[str, Any]:
         """The ``training`` record of ``config.json`` and every checkpoint."""

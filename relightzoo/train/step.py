@@ -16,22 +16,25 @@ from .compiled_step import loss_and_backward
 __all__ = ["train_step", "model_train_step", "ModelBatches"]
 
 
-def train_step(model, optimizer, pixels: torch.Tensor, lights: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+def train_step(
+    model, optimizer, pixels: torch.Tensor, lights: torch.Tensor, rgb: torch.Tensor, *, precision: str = "fp32"
+) -> torch.Tensor:
     """One optimiser step on a batch; returns the loss as a detached 0-d tensor (no host sync).
 
     The loss is the MSE between the model's output and ``2 * rgb - 1`` (``rgb`` in [0, 1] is
-    mapped in place: the sampler hands out a fresh tensor each batch).
+    mapped in place: the sampler hands out a fresh tensor each batch). ``precision``: ``fp32``
+    or ``bf16`` mixed precision (:mod:`.precision`).
     """
-    return model_train_step(model, optimizer, pixels, lights, rgb.mul_(2.0).sub_(1.0))
+    return model_train_step(model, optimizer, pixels, lights, rgb.mul_(2.0).sub_(1.0), precision=precision)
 
 
-def model_train_step(model, optimizer, *batch: torch.Tensor) -> torch.Tensor:
+def model_train_step(model, optimizer, *batch: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
     """One optimiser step on a batch a model drew itself (``training_batch``): ``batch`` is
     ``(*inputs, target)`` with ``target`` in [-1, 1]; the loss is the MSE between
     ``model(*inputs)`` and ``target``, as for coordinate models. Returns the detached loss."""
     *inputs, target = batch
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_and_backward(model, inputs, target)  # eager, or compiled (compiled_step.py)
+    loss = loss_and_backward(model, inputs, target, precision=precision)  # eager, or compiled (compiled_step.py)
     optimizer.step()
     return loss.detach()
 

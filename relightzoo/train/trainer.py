@@ -238,7 +238,7 @@ class Trainer:
                 while self.step < s.steps:
                     batch = self.sampler.sample()
                     in_update = True
-                    loss = self.step_fn(step_model, self.opt, *batch)
+                    loss = self.step_fn(step_model, self.opt, *batch, precision=s.precision_used)
                     self.step += 1
                     in_update = False
                     if self.sched is not None:

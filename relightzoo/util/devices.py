@@ -13,7 +13,7 @@ import torch
 
 from ..errors import TrainingError
 
-__all__ = ["resolve_device", "device_of", "keep_freed_memory", "available_memory"]
+__all__ = ["resolve_device", "device_of", "keep_freed_memory", "available_memory", "has_fast_bf16"]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -27,6 +27,34 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"device {device!r} asked for CUDA but no CUDA GPU is available; use --device cpu")
     return dev
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def has_fast_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices natively, so that bf16 training is faster.
+
+    CUDA: torch's own check (Ampere and later). CPU: the AVX-512 BF16 or AMX instructions
+    (Zen 4, Sapphire Rapids and later; Linux's /proc/cpuinfo), where oneDNN's bf16 GEMM runs
+    at about 2.5x float32's (4096 x 256 x 256 on 2 EPYC cores: 1.25 against 3.1 ms). Elsewhere
+    bf16 is emulated and slower than float32, so ``auto`` precision stays float32 there.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if dev.type == "cpu":
+        return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return False
 
 
 def device_of(model: Any) -> torch.device:
