@@ -130,15 +130,18 @@ def test_bench_measures_and_names_the_compiled_step(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(compiled_step, "_compiled_mse", lambda: (used.append(step_kernel()), compiled_step._mse)[1])
     before = step_kernel()
     settings = BenchSettings(activations=["sine", "relu"], batch_size=32, size=4, repeats=1, warmup=0, hidden_layers=1,
-                             hidden_features=8, device="cpu", step=["plain", "compiled"])
+                             hidden_features=8, device="cpu", step=["plain", "compiled"], sincos=["poly", "torch"])
     cells = run_bench(settings)["cells"]
-    assert [(c["activation"], c["kernel"], c["step"], c["step_fell_back"]) for c in cells] == [
-        ("sine", "numpy", "plain", False), ("sine", "numpy", "compiled", False),
-        ("relu", "plain", "plain", False), ("relu", "plain", "compiled", False),
+    assert [(c["activation"], c["kernel"], c["step"], c["sincos"], c["step_fell_back"]) for c in cells] == [
+        ("sine", "numpy", "plain", "poly", False), ("sine", "numpy", "compiled", "poly", False),
+        ("sine", "numpy", "compiled", "torch", False),  # the sin/cos kernels only where they apply
+        ("relu", "plain", "plain", "poly", False), ("relu", "plain", "compiled", "poly", False),
     ]
     assert used and set(used) == {"compiled"}  # only the compiled cells went through the compiled function
     for cell in cells:
         assert cell["train"]["vs_roofline"] > 0 and cell["train"]["samples_per_s"]["ours"] > 0
-    assert [variant_label(c) for c in cells] == [" (numpy sin/cos)", " (numpy sin/cos, compiled step)", "", " (compiled step)"]
+    assert [variant_label(c) for c in cells] == [
+        " (numpy sin/cos)", " (compiled step, poly sin/cos)", " (compiled step, torch sin/cos)", "", " (compiled step)",
+    ]
     assert variant_label(dict(cells[1], step_fell_back=True)) == " (numpy sin/cos, compiled step -> plain: did not compile)"
     assert step_kernel() == before  # the bench restores the kernel it found

@@ -32,13 +32,19 @@ def machine_line(doc: dict) -> str:
 
 
 def variant_label(cell: dict) -> str:
-    """`` (numpy sin/cos, compiled step)``: the periodic kernel a sine or cosine cell trained
-    with, and the step kernel when it is not plain."""
+    """`` (numpy sin/cos)``, `` (compiled step, poly sin/cos)``: for a sine or cosine cell
+    the sin and cos it trained with (the periodic kernel eagerly; in a compiled step, where
+    that kernel plays no part, ``poly`` or ``torch``: relightzoo.builtins.sincos), and the
+    step kernel when it is not plain."""
     parts = []
-    if cell["activation"] in PERIODIC:
+    periodic = cell["activation"] in PERIODIC
+    compiled = cell.get("step", "plain") != "plain" and not cell.get("step_fell_back")
+    if periodic and not compiled:
         parts.append(f"{cell.get('kernel', 'plain')} sin/cos")
     if cell.get("step", "plain") != "plain":
         parts.append(f"{cell['step']} step" + (" -> plain: did not compile" if cell.get("step_fell_back") else ""))
+    if periodic and compiled:
+        parts.append(f"{cell.get('sincos', 'torch')} sin/cos")
     return f" ({', '.join(parts)})" if parts else ""
 
 

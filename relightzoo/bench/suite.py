@@ -49,6 +49,12 @@ def _default_periodic_kernel() -> str:
     return DEFAULT_PERIODIC_KERNEL
 
 
+def _default_sincos_kernel() -> str:
+    from ..builtins.sincos import DEFAULT_SINCOS_KERNEL
+
+    return DEFAULT_SINCOS_KERNEL
+
+
 @dataclass
 class BenchSettings:
     """What ``relightzoo bench`` measures, and how."""
@@ -67,6 +73,8 @@ class BenchSettings:
     """Periodic kernels to measure for sine and cosine (relightzoo.builtins.activations)."""
     step: list[str] = field(default_factory=lambda: ["plain"])
     """Training step kernels to measure every activation with (relightzoo.train.compiled_step)."""
+    sincos: list[str] = field(default_factory=lambda: [_default_sincos_kernel()])
+    """sin and cos kernels to measure sine and cosine with in a compiled step (relightzoo.builtins.sincos)."""
 
 
 def check_names(encoders: list[str], activations: list[str]) -> None:
@@ -129,21 +137,27 @@ def bench_cell(
     device: torch.device,
     kernel: str = "plain",
     step: str = "plain",
+    sincos: str | None = None,
 ) -> dict:
     """Measure one encoder x activation: train and render throughput, peak memory, all beside
-    roofline and peer; a periodic activation trains with the periodic ``kernel``, and both
-    models (ours and the peer) with the training ``step`` kernel."""
+    roofline and peer; a periodic activation trains with the periodic ``kernel`` (eagerly) or
+    the ``sincos`` kernel (in a compiled step; default: the one in force), and both models
+    (ours and the peer) with the training ``step`` kernel."""
     from ..builtins.activations import set_periodic_kernel
+    from ..builtins.sincos import set_sincos_kernel, sincos_kernel
 
-    previous, previous_step = set_periodic_kernel(kernel), set_step_kernel(step)
+    sincos = sincos or sincos_kernel()
+    previous, previous_step, previous_sincos = set_periodic_kernel(kernel), set_step_kernel(step), set_sincos_kernel(sincos)
     try:
         cell = _bench_cell(encoder, activation, s, dataset, device)
         cell["step_fell_back"] = step_kernel() != step  # the compiled step could not compile here
     finally:
         set_periodic_kernel(previous)
         set_step_kernel(previous_step)
+        set_sincos_kernel(previous_sincos)
     cell["kernel"] = kernel
     cell["step"] = step
+    cell["sincos"] = sincos
     return cell
 
 
@@ -249,16 +263,17 @@ def run_bench(settings: BenchSettings, *, on_cell=None) -> dict:
     dataset = synthetic_dataset()
     cells = []
     grid = [
-        (e, a, k, st)
+        (e, a, k, st, sc)
         for e in settings.encoders
         for a in settings.activations
         for k in (settings.periodic if a in PERIODIC else ["plain"])
         for st in settings.step
+        for sc in (settings.sincos if a in PERIODIC and st == "compiled" else settings.sincos[:1])
     ]
-    for i, (e, a, k, st) in enumerate(grid):
+    for i, (e, a, k, st, sc) in enumerate(grid):
         if on_cell is not None:
             on_cell(i, len(grid), e, a)
-        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k, step=st))
+        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k, step=st, sincos=sc))
     return {
         "benchmark": "relightzoo bench",
         "model": f"siren {settings.hidden_layers} x {settings.hidden_features}",

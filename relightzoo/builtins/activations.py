@@ -38,8 +38,12 @@ the derivative kept for backward (:class:`_PeriodicInPlace`):
 All give the same values up to float32 rounding (numpy's and torch's sin differ by at most
 one unit in the last place). ``relightzoo bench --periodic plain,numpy,compiled`` reports
 each kernel's ratio to the roofline. Inside a compiled training step
-(:mod:`relightzoo.train.compiled_step`, which fuses the whole step and is faster still) the
-layer hands torch's sin and cos to the compiler and no kernel is used.
+(:mod:`relightzoo.train.compiled_step`, which fuses the whole step and is faster still) no
+kernel is used: the layer hands the compiler sin and cos as a polynomial with its own range
+reduction (:mod:`relightzoo.builtins.sincos`: a dozen multiply-adds that inductor fuses into
+the forward and backward loops, fewer instructions than SLEEF's sin and cos, within 1.5e-7
+of them), or torch's sin and cos (``RELIGHTZOO_SINCOS=torch``; ``relightzoo bench --step
+compiled --sincos torch,poly`` measures both).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from relightzoo.errors import PluginError
+from relightzoo.builtins.sincos import PolyPeriodic, sincos_kernel
 from relightzoo.util.switches import Switch
 from relightzoo.zoo.api import Backbone
 from relightzoo.zoo.hookspecs import hookimpl
@@ -164,6 +169,8 @@ class _PeriodicCompiled(torch.autograd.Function):
 def _periodic(z: torch.Tensor, is_cos: bool) -> torch.Tensor:
     """The training-time elementwise part, with the selected kernel."""
     if torch.compiler.is_compiling():  # inside a compiled step (relightzoo.train.compiled_step): let inductor fuse it
+        if sincos_kernel() == "poly" and z.device.type == "cpu":  # the polynomial (relightzoo.builtins.sincos): fewer instructions a loop
+            return PolyPeriodic.apply(z, is_cos)
         return torch.cos(z) if is_cos else torch.sin(z)
     if _kernel.name == "compiled":
         try:

@@ -36,6 +36,9 @@ def _names(value: str) -> list[str]:
 @click.option("--step", "step", default="plain", show_default=True, metavar="K1,K2",
               help="Training step kernels to measure every activation with: plain, compiled (forward, loss and "
               "backward as one torch.compile'd graph).")
+@click.option("--sincos", "sincos", default="poly", show_default=True, metavar="K1,K2",
+              help="sin and cos to measure sine and cosine with inside a compiled step (--step compiled): poly (a "
+              "polynomial with its own range reduction, the default), torch (torch's).")
 @click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size / --frames, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
@@ -52,6 +55,7 @@ def bench(
     frames: str | None,
     periodic: str,
     step: str,
+    sincos: str,
     skip_grid: bool,
     json_: bool,
 ) -> None:
@@ -85,11 +89,15 @@ def bench(
         threads=threads,
         periodic=_names(periodic),
         step=_names(step),
+        sincos=_names(sincos),
     )
     from ..builtins.activations import PERIODIC_KERNELS
+    from ..builtins.sincos import SINCOS_KERNELS
     from ..train.compiled_step import STEP_KERNELS
 
-    for given, chosen, allowed, hint in ((periodic, settings.periodic, PERIODIC_KERNELS, "--periodic"), (step, settings.step, STEP_KERNELS, "--step")):
+    choices = ((periodic, settings.periodic, PERIODIC_KERNELS, "--periodic"), (step, settings.step, STEP_KERNELS, "--step"),
+               (sincos, settings.sincos, SINCOS_KERNELS, "--sincos"))
+    for given, chosen, allowed, hint in choices:
         if not chosen or [k for k in chosen if k not in allowed]:
             raise click.BadParameter(f"{given!r}: choose from {', '.join(allowed)}", param_hint=hint)
     if skip_grid and not (envmap_k or rss_size or frames):
@@ -150,7 +158,8 @@ def bench(
             f"growth ({doc['cells'][0]['memory']['method']}). /roof: ours / the same GEMMs alone (memory: / their "
             "buffers; targets: sine, cosine, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch. "
             "(K sin/cos): the periodic layer's kernel K (--periodic: numpy, plain or compiled); (compiled step): "
-            "forward, loss and backward as one torch.compile'd graph, for ours and the peer alike (--step).",
+            "forward, loss and backward as one torch.compile'd graph, for ours and the peer alike (--step); "
+            "(poly sin/cos) or (torch sin/cos) in a compiled step: the sin and cos it evaluated (--sincos).",
             soft_wrap=True,
         )
     if doc.get("envmap"):
