@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from relightzoo.builtins.narrow_head import narrow_linear
 from relightzoo.data.coords import pixel_grid
 from relightzoo.zoo.args import check_at_least
 from relightzoo.zoo.api import DEFAULT_RENDER_CHUNK, Backbone, CoordinateModel, Encoder
@@ -49,8 +50,15 @@ class SirenModel(CoordinateModel):
         self._frames = FrameCache(maxsize=1)
 
     def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:
-        """RGB ``[N, 3]`` in [-1, 1] (not clamped while training) for ``pixels [N, 2]``, ``lights [N, 3]``."""
-        return self.net(self.encoder(pixels, lights))
+        """RGB ``[N, 3]`` in [-1, 1] (not clamped while training) for ``pixels [N, 2]``, ``lights [N, 3]``.
+
+        The head runs through :func:`~relightzoo.builtins.narrow_head.narrow_linear`: in a
+        compiled step its input gradient fuses into the layer below's backward loop."""
+        *layers, head = self.net
+        x = self.encoder(pixels, lights)
+        for layer in layers:
+            x = layer(x)
+        return narrow_linear(head, x)
 
     # -- rendering frames: the pixel half of the first layer, once per size ------------------
     def _splits_first_layer(self, height: int, width: int) -> bool:
