@@ -5,8 +5,12 @@ cosine, their derivative's multiply in backward, the bias gradients' column sums
 and its gradient, the encoder) is a dozen passes over ``batch x width`` tensors and a few
 hundred operator calls. Compiled as one graph, inductor fuses those passes into a few loops
 around the matrix multiplies (which stay MKL's), so the step costs little more than its
-GEMMs: on one CPU thread the default siren trains at 0.90 to 0.91 of the roofline against
-0.83 to 0.88 eagerly (``relightzoo bench --step plain,compiled``; benchmarks/README.md).
+GEMMs: on one CPU thread the default siren trains at 0.87 to 0.94 of the roofline against
+0.82 to 0.90 eagerly in the latest runs on a shared machine (``relightzoo bench --step
+plain,compiled``; benchmarks/README.md). Two pieces serve the compiled graph only: the
+periodic layer's polynomial sin and cos (:mod:`relightzoo.builtins.sincos`) and the siren
+head's input gradient as multiply-adds (:mod:`relightzoo.builtins.narrow_head`), both
+fused by inductor into the loops around the GEMMs.
 
 Two step kernels (:func:`set_step_kernel`, or the environment variable ``RELIGHTZOO_STEP``):
 
