@@ -129,3 +129,17 @@ def test_a_compiled_step_trains_like_the_plain_one_with_either_kernel() -> None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         results[kernel] = c_params
     assert any(not torch.equal(a, b) for a, b in zip(results["poly"], results["torch"]))
+
+
+def test_the_layer_uses_the_polynomial_for_float32_on_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a compiled graph (simulated here) the periodic layer hands float32 CPU tensors
+    to the polynomial and anything else (bfloat16 under autocast) to torch's sin and cos."""
+    from relightzoo.builtins import activations
+
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    used = []
+    monkeypatch.setattr(activations.PolyPeriodic, "apply", lambda z, is_cos: used.append(z.dtype) or torch.zeros_like(z))
+    z = torch.linspace(-3, 3, 7)
+    assert torch.equal(activations._periodic(z.clone(), False), torch.zeros(7)) and used == [torch.float32]
+    half = z.bfloat16()
+    assert torch.equal(activations._periodic(half, True), torch.cos(half)) and used == [torch.float32]

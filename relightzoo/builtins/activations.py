@@ -169,7 +169,7 @@ class _PeriodicCompiled(torch.autograd.Function):
 def _periodic(z: torch.Tensor, is_cos: bool) -> torch.Tensor:
     """The training-time elementwise part, with the selected kernel."""
     if torch.compiler.is_compiling():  # inside a compiled step (relightzoo.train.compiled_step): let inductor fuse it
-        if sincos_kernel() == "poly" and z.device.type == "cpu":  # the polynomial (relightzoo.builtins.sincos): fewer instructions a loop
+        if sincos_kernel() == "poly" and z.device.type == "cpu" and z.dtype == torch.float32:  # relightzoo.builtins.sincos
             return PolyPeriodic.apply(z, is_cos)
         return torch.cos(z) if is_cos else torch.sin(z)
     if _kernel.name == "compiled":
