@@ -145,3 +145,22 @@ def test_bench_bad_input(args, message):
     assert message in res.output
     if "raww" in " ".join(args):
         assert "unknown activation 'sinee'" in res.output  # every unknown name at once
+
+
+def test_bench_measures_bf16_against_a_bf16_roofline():
+    roof = Roofline([(3, 5), (5, 2)], 7, backward=True, dtype=torch.bfloat16)
+    roof()
+    assert roof.acts[1].dtype == torch.bfloat16 and roof.nbytes == 2 * (7 * 5 + 7 * 2 + 2 * 7 * 5 + 5 * 3 + 2 * 5)
+    res = CliRunner().invoke(main, [
+        "bench", "--activations", "relu", "--batch-size", "64", "--size", "16", "--repeats", "2", "--warmup", "1",
+        "--device", "cpu", "--precision", "fp32,bf16", "--json",
+    ])
+    assert res.exit_code == 0, res.output
+    cells = json.loads(res.stdout)["cells"]
+    assert [c["precision"] for c in cells] == ["fp32", "bf16"]
+    for c in cells:
+        tr = c["train"]
+        assert _finite_positive(tr["vs_roofline"])
+        assert tr["vs_roofline"] == pytest.approx(tr["samples_per_s"]["ours"] / tr["samples_per_s"]["roofline"])
+    res = CliRunner().invoke(main, ["bench", "--precision", "fp16", "--device", "cpu"])
+    assert res.exit_code == 2 and "'fp16': choose from fp32, bf16" in res.output

@@ -35,16 +35,18 @@ def variant_label(cell: dict) -> str:
     """`` (numpy sin/cos)``, `` (compiled step, poly sin/cos)``: for a sine or cosine cell
     the sin and cos it trained with (the periodic kernel eagerly; in a compiled step, where
     that kernel plays no part, ``poly`` or ``torch``: relightzoo.builtins.sincos), and the
-    step kernel when it is not plain."""
+    step kernel and the precision when they are not plain and fp32."""
     parts = []
     periodic = cell["activation"] in PERIODIC
     compiled = cell.get("step", "plain") != "plain" and not cell.get("step_fell_back")
-    if periodic and not compiled:
-        parts.append(f"{cell.get('kernel', 'plain')} sin/cos")
+    if periodic and not compiled:  # numpy's kernel takes float32 only: a bf16 step uses torch's sin and cos
+        parts.append(f"{cell.get('kernel', 'plain') if cell.get('precision', 'fp32') == 'fp32' else 'plain'} sin/cos")
     if cell.get("step", "plain") != "plain":
         parts.append(f"{cell['step']} step" + (" -> plain: did not compile" if cell.get("step_fell_back") else ""))
     if periodic and compiled:
         parts.append(f"{cell.get('sincos', 'torch')} sin/cos")
+    if cell.get("precision", "fp32") != "fp32":
+        parts.append(cell["precision"])
     return f" ({', '.join(parts)})" if parts else ""
 
 

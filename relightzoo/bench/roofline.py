@@ -76,7 +76,15 @@ class Roofline:
     weight gradients; for rendering two activation buffers (one layer's input and output).
     """
 
-    def __init__(self, layers: list[tuple[int, int]], batch: int, *, backward: bool, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        layers: list[tuple[int, int]],
+        batch: int,
+        *,
+        backward: bool,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         if not layers:
             raise ValueError("a roofline needs at least one dense layer")
         device = torch.device(device)
@@ -86,20 +94,20 @@ class Roofline:
         self.flops = sum(s.flops for s in self.shapes)
 
         def rand(*shape: int, scale: float = 1.0) -> torch.Tensor:
-            return (torch.randn(*shape, generator=g) * scale).to(device)
+            return (torch.randn(*shape, generator=g) * scale).to(device, dtype)
 
         self.weights = [rand(o, i, scale=i**-0.5) for i, o in self.layers]
         widest = max(max(i, o) for i, o in self.layers)
         self.x = rand(self.batch, self.layers[0][0])
         nbytes = 0
         if self.backward:
-            self.acts = [torch.empty(self.batch, o, device=device) for _, o in self.layers]
-            self.grads = [torch.empty(self.batch * widest, device=device) for _ in range(2)]
+            self.acts = [torch.empty(self.batch, o, device=device, dtype=dtype) for _, o in self.layers]
+            self.grads = [torch.empty(self.batch * widest, device=device, dtype=dtype) for _ in range(2)]
             self.grads[0][: self.batch * self.layers[-1][1]].normal_(generator=None)
-            self.wgrads = [torch.empty(o, i, device=device) for i, o in self.layers]
+            self.wgrads = [torch.empty(o, i, device=device, dtype=dtype) for i, o in self.layers]
             nbytes += sum(t.nbytes for t in (*self.acts, *self.grads, *self.wgrads))
         else:
-            self.acts = [torch.empty(self.batch * widest, device=device) for _ in range(2)]
+            self.acts = [torch.empty(self.batch * widest, device=device, dtype=dtype) for _ in range(2)]
             nbytes += sum(t.nbytes for t in self.acts)
         self.nbytes = nbytes
 

@@ -75,6 +75,9 @@ class BenchSettings:
     """Training step kernels to measure every activation with (relightzoo.train.compiled_step)."""
     sincos: list[str] = field(default_factory=lambda: [_default_sincos_kernel()])
     """sin and cos kernels to measure sine and cosine with in a compiled step (relightzoo.builtins.sincos)."""
+    precision: list[str] = field(default_factory=lambda: ["fp32"])
+    """Training precisions to measure every cell in (relightzoo.train.precision): ``fp32``, and
+    ``bf16``, whose roofline is the same GEMMs in bfloat16."""
 
 
 def check_names(encoders: list[str], activations: list[str]) -> None:
@@ -138,18 +141,20 @@ def bench_cell(
     kernel: str = "plain",
     step: str = "plain",
     sincos: str | None = None,
+    precision: str = "fp32",
 ) -> dict:
     """Measure one encoder x activation: train and render throughput, peak memory, all beside
     roofline and peer; a periodic activation trains with the periodic ``kernel`` (eagerly) or
     the ``sincos`` kernel (in a compiled step; default: the one in force), and both models
-    (ours and the peer) with the training ``step`` kernel."""
+    (ours and the peer) with the training ``step`` kernel, in ``precision`` (``bf16``: both
+    models' steps under bfloat16 autocast, against the GEMMs in bfloat16)."""
     from ..builtins.activations import set_periodic_kernel
     from ..builtins.sincos import set_sincos_kernel, sincos_kernel
 
     sincos = sincos or sincos_kernel()
     previous, previous_step, previous_sincos = set_periodic_kernel(kernel), set_step_kernel(step), set_sincos_kernel(sincos)
     try:
-        cell = _bench_cell(encoder, activation, s, dataset, device)
+        cell = _bench_cell(encoder, activation, s, dataset, device, precision)
         cell["step_fell_back"] = step_kernel() != step  # the compiled step could not compile here
     finally:
         set_periodic_kernel(previous)
@@ -158,10 +163,11 @@ def bench_cell(
     cell["kernel"] = kernel
     cell["step"] = step
     cell["sincos"] = sincos
+    cell["precision"] = precision
     return cell
 
 
-def _bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDataset, device: torch.device) -> dict:
+def _bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDataset, device: torch.device, precision: str = "fp32") -> dict:
     kw = {"hidden_layers": s.hidden_layers, "hidden_features": s.hidden_features}
     torch.manual_seed(0)
     models = {"ours": create_model("siren", encoder=encoder, activation=activation, **kw).to(device)}
@@ -171,12 +177,13 @@ def _bench_cell(encoder: str, activation: str, s: BenchSettings, dataset: OLATDa
     layers = dense_layers(models["ours"])
 
     # training throughput
-    train_fns = {"roofline": Roofline(layers, s.batch_size, backward=True, device=device)}
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    train_fns = {"roofline": Roofline(layers, s.batch_size, backward=True, device=device, dtype=dtype)}
     for name, model in models.items():
         model.train()
         opt = create_optimizer(model)
         sampler = PixelLightSampler(dataset, None, s.batch_size, seed=0, device=device)
-        train_fns[name] = lambda m=model, o=opt, sp=sampler: train_step(m, o, *sp.sample())
+        train_fns[name] = lambda m=model, o=opt, sp=sampler: train_step(m, o, *sp.sample(), precision=precision)
     t0 = time.perf_counter()
     train_fns["ours"]()  # the first step: includes compiling a compiled kernel
     first_step_s = time.perf_counter() - t0
@@ -263,17 +270,18 @@ def run_bench(settings: BenchSettings, *, on_cell=None) -> dict:
     dataset = synthetic_dataset()
     cells = []
     grid = [
-        (e, a, k, st, sc)
+        (e, a, k, st, sc, pr)
         for e in settings.encoders
         for a in settings.activations
         for k in (settings.periodic if a in PERIODIC else ["plain"])
         for st in settings.step
         for sc in (settings.sincos if a in PERIODIC and st == "compiled" else settings.sincos[:1])
+        for pr in settings.precision
     ]
-    for i, (e, a, k, st, sc) in enumerate(grid):
+    for i, (e, a, k, st, sc, pr) in enumerate(grid):
         if on_cell is not None:
             on_cell(i, len(grid), e, a)
-        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k, step=st, sincos=sc))
+        cells.append(bench_cell(e, a, settings, dataset, device, kernel=k, step=st, sincos=sc, precision=pr))
     return {
         "benchmark": "relightzoo bench",
         "model": f"siren {settings.hidden_layers} x {settings.hidden_features}",

@@ -39,6 +39,9 @@ def _names(value: str) -> list[str]:
 @click.option("--sincos", "sincos", default="poly", show_default=True, metavar="K1,K2",
               help="sin and cos to measure sine and cosine with inside a compiled step (--step compiled): poly (a "
               "polynomial with its own range reduction, the default), torch (torch's).")
+@click.option("--precision", "precision", default="fp32", show_default=True, metavar="P1,P2",
+              help="Training precisions to measure every cell in: fp32, bf16 (bfloat16 autocast, against the "
+              "same GEMMs in bfloat16).")
 @click.option("--skip-grid", is_flag=True, help="Measure only --envmap-k / --rss-size / --frames, not the encoder x activation grid.")
 @click.option("--json", "json_", is_flag=True, help="Print the results as JSON on stdout.")
 def bench(
@@ -56,6 +59,7 @@ def bench(
     periodic: str,
     step: str,
     sincos: str,
+    precision: str,
     skip_grid: bool,
     json_: bool,
 ) -> None:
@@ -90,13 +94,14 @@ def bench(
         periodic=_names(periodic),
         step=_names(step),
         sincos=_names(sincos),
+        precision=_names(precision),
     )
     from ..builtins.activations import PERIODIC_KERNELS
     from ..builtins.sincos import SINCOS_KERNELS
     from ..train.compiled_step import STEP_KERNELS
 
     choices = ((periodic, settings.periodic, PERIODIC_KERNELS, "--periodic"), (step, settings.step, STEP_KERNELS, "--step"),
-               (sincos, settings.sincos, SINCOS_KERNELS, "--sincos"))
+               (sincos, settings.sincos, SINCOS_KERNELS, "--sincos"), (precision, settings.precision, ("fp32", "bf16"), "--precision"))
     for given, chosen, allowed, hint in choices:
         if not chosen or [k for k in chosen if k not in allowed]:
             raise click.BadParameter(f"{given!r}: choose from {', '.join(allowed)}", param_hint=hint)
@@ -159,7 +164,8 @@ def bench(
             "buffers; targets: sine, cosine, relu >= 0.85 of the roofline, green when met); /peer: ours / siren-pytorch. "
             "(K sin/cos): the periodic layer's kernel K (--periodic: numpy, plain or compiled); (compiled step): "
             "forward, loss and backward as one torch.compile'd graph, for ours and the peer alike (--step); "
-            "(poly sin/cos) or (torch sin/cos) in a compiled step: the sin and cos it evaluated (--sincos).",
+            "(poly sin/cos) or (torch sin/cos) in a compiled step: the sin and cos it evaluated (--sincos); "
+            "(bf16): the step in bfloat16 mixed precision against the GEMMs in bfloat16 (--precision).",
             soft_wrap=True,
         )
     if doc.get("envmap"):
