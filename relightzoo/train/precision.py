@@ -14,7 +14,7 @@
 
 Why: a coordinate network's step is mostly matrix multiplies, and a CPU with AVX-512 BF16
 multiplies bfloat16 matrices about 2.5x faster than float32 ones. On 2 EPYC cores the
-``quick`` recipe's 1200 steps take 24.7 s in bf16 against 57 s in float32, at the same
+``quick`` recipe's 1200 steps take 28.7 s in bf16 against 57 s in float32 (idle), at the same
 held-out PSNR (30.33 against 30.28 dB on the demo, docs/ablation.md), so a time budget buys
 twice the steps. bfloat16 keeps float32's range, so no loss scaling is needed.
 
