@@ -119,6 +119,12 @@ def test_unknown_precision_is_one_line_with_the_nearest(dataset, tmp_path: Path)
     assert "Traceback" not in result.output
 
 
+def test_the_cli_offers_exactly_the_training_precisions() -> None:
+    from relightzoo.cli.params import PRECISION
+
+    assert tuple(PRECISION.choices) == precision_module.PRECISIONS
+
+
 def test_the_dense_recipes_train_in_the_fastest_precision() -> None:
     assert get_recipe("quick").precision == "auto" and get_recipe("long").precision == "auto"
     assert get_recipe("thesis").precision is None  # the thesis's float32 run, reproduced as it was

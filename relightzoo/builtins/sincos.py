@@ -15,7 +15,7 @@ compile into the same loops with fewer instructions (0.28 ms and 0.31 ms):
   ``[-pi/2, pi/2]``;
 - one odd polynomial, ``sin(r) = r + r^3 P(r^2)`` with ``P`` of degree 3 (:data:`SIN_COEFFS`:
   a near-minimax fit of the absolute error on ``[0, pi/2]``, iteratively reweighted least
-  squares on Chebyshev nodes in float64, rounded to float32; ``benchmarks/sincos_coefficients.py``
+  squares on Chebyshev nodes in float64, rounded to float32; ``benchmarks/sincos.py``
   derives them); sin and cos share it, as ``cos(z) = -(-1)^k sin(z - (k + 1/2) pi)``;
 - the sign ``(-1)^k`` from ``k``'s parity, by multiplication (no selects).
 

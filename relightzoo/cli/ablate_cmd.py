@@ -25,7 +25,7 @@ from ..ablate.grid import BASELINE
 from ..lights import RULE_HELP
 
 from ..train.settings import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, MODEL_SETTINGS
-from .params import COUNT, LEARNING_RATE, MAX_SEED, POSITIVE_FLOAT, STEPS, FiniteFloatRange, IntList
+from .params import COUNT, LEARNING_RATE, MAX_SEED, POSITIVE_FLOAT, PRECISION, PRECISION_HELP, STEPS, FiniteFloatRange, IntList
 from .train_cmd import _explicit
 
 __all__ = ["ablate", "DEFAULT_LIGHTS"]
@@ -169,7 +169,7 @@ def _data_id(data: str) -> str:
 @click.option("--batch-size", type=COUNT, default=None, help=f"(pixel, light) samples a step [default: the model's, else {DEFAULT_BATCH_SIZE}].")
 @click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None, help="fp32, bf16 mixed precision, or auto (bf16 where the CPU or GPU multiplies it natively) [default: the recipe's or model's, else fp32].")
+@click.option("--precision", type=PRECISION, default=None, help=PRECISION_HELP)
 @click.option("--encoder-arg", "encoder_arg", multiple=True, metavar="K=V", help="Encoder argument, given to every encoder that takes it (repeatable).")
 @click.option("--activation-arg", "activation_arg", multiple=True, metavar="K=V", help="Activation argument, given to every activation that takes it (repeatable).")
 @click.option("--model-arg", "model_arg", multiple=True, metavar="K=V", help="Model argument, e.g. hidden_features=128, given to every model that takes it (repeatable).")

@@ -20,6 +20,8 @@ __all__ = [
     "STEPS",
     "COUNT",
     "NONNEGATIVE",
+    "PRECISION",
+    "PRECISION_HELP",
     "LEARNING_RATE",
     "FINITE",
     "POSITIVE_FLOAT",
@@ -97,6 +99,16 @@ LEARNING_RATE = POSITIVE_FLOAT
 
 FINITE = FiniteFloatRange()
 """Any finite number (angles)."""
+
+PRECISION = click.Choice(("fp32", "bf16", "auto"))
+"""A training precision: relightzoo.train.precision.PRECISIONS, spelled out here so that
+``--help`` needs no torch import (tests/test_precision.py checks the two agree)."""
+
+PRECISION_HELP = (
+    "fp32, bf16 mixed precision, or auto (bf16 where the CPU or GPU multiplies it natively) "
+    "[default: the recipe's or model's, else fp32]."
+)
+"""The help of ``--precision`` on relightzoo train and relightzoo ablate."""
 
 
 class Size(click.ParamType):

@@ -30,7 +30,7 @@ from ..errors import TrainingError
 from ..lights import RULE_HELP
 from ..train.settings import DEFAULT_LOG_EVERY, RUN_OPTIONS
 from ..zoo.factory import DEFAULT_ACTIVATION, DEFAULT_ENCODER  # the zoo's defaults, shown in --help
-from .params import COUNT, LEARNING_RATE, NONNEGATIVE, SEED, STEPS
+from .params import COUNT, LEARNING_RATE, NONNEGATIVE, PRECISION, PRECISION_HELP, SEED, STEPS
 
 __all__ = ["train", "DEFAULT_MODEL", "DEFAULT_ENCODER", "DEFAULT_ACTIVATION", "DEFAULT_LIGHTS", "default_run_dir"]
 
@@ -196,7 +196,7 @@ def _comparison_line(name: str, results: dict, best: str | None) -> str | None:
 @click.option("--lr", type=LEARNING_RATE, default=None, help="Learning rate [default: the model's, else 1e-4].")
 @click.option("--schedule", type=click.Choice(["none", "cosine"]), default=None, help="Learning-rate schedule [default: the model's, else none].")
 @click.option("--warmup-steps", type=NONNEGATIVE, default=None, help="Linear learning-rate warm-up steps [default: the model's, else 0].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None, help="fp32, bf16 mixed precision, or auto (bf16 where the CPU or GPU multiplies it natively) [default: the recipe's or model's, else fp32].")
+@click.option("--precision", type=PRECISION, default=None, help=PRECISION_HELP)
 @click.option("--checkpoint-every", type=COUNT, default=None, help="Save latest/best every K steps [default: a tenth of the run].")
 @click.option("--log-every", type=COUNT, default=DEFAULT_LOG_EVERY, show_default=True, help="Write metrics.jsonl every K steps.")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), metavar="RUN_DIR", help="Continue the run in RUN_DIR where it stopped.")
