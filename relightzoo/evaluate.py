@@ -36,6 +36,7 @@ from .lights import LightSplit, cartesian_to_spherical, select_lights
 from .metrics import PSNR_CAP, SSIM_SIGMA, SSIM_WINDOW, psnr, ssim
 from .sheets import ERROR_VMAX, SheetRow, contact_sheet, error_heatmap, spread_indices
 from .zoo.capabilities import capabilities, render_model
+from .util.callable_module import make_module_callable
 from .zoo.factory import spec_or_none
 
 __all__ = [
@@ -408,3 +409,6 @@ def renders_at(checkpoint: Any, dataset: Any, indices: Any, *, device: str | tor
     with torch.no_grad():
         pred = render_model(model, lights, dataset.height, dataset.width).detach().to("cpu", torch.float32).clamp(0, 1)
     return pred.numpy(), psnr(pred, dataset.images(idx)).numpy().reshape(-1)
+
+
+make_module_callable(__name__)  # rz.evaluate(...) works even when the attribute holds this module (util/callable_module.py)

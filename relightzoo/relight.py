@@ -42,6 +42,7 @@ import torch
 from .data.attach import attach_training_images
 from .errors import LightsError, OutputError
 from .lights import spherical_to_cartesian, validate_directions
+from .util.callable_module import make_module_callable
 from .util.devices import available_memory, device_of
 from .util.imagefile import write_bands
 from .util.images import max_value, quantize
@@ -380,3 +381,6 @@ def relight_to_file(
     check_output_size(height, width, bytes_per_pixel=3 * (2 if int(bit_depth) == 16 else 1))  # the decoded image
     bands = iter_bands(model, light, height, width, chunk=chunk, band_pixels=band_pixels, allow_below_horizon=allow_below_horizon)
     return write_bands(bands, path, height, width, bit_depth=bit_depth, srgb=srgb)
+
+
+make_module_callable(__name__)  # rz.relight(...) works even when the attribute holds this module (util/callable_module.py)

@@ -27,6 +27,7 @@ from .checkpoint import (
     state_path,
 )
 from ..metrics import psnr_from_mse  # re-exported: relightzoo.train.psnr_from_mse predates metrics.py's
+from ..util.callable_module import make_module_callable
 from ..util.devices import resolve_device  # re-exported: relightzoo.train.resolve_device predates util/devices.py
 from .loop import train
 from .optim import DEFAULT_LR, DEFAULT_OPTIMIZER, SCHEDULES, create_optimizer, create_schedule, current_lr
@@ -67,3 +68,5 @@ __all__ = [
     "train",
     "train_step",
 ]
+
+make_module_callable(__name__)  # rz.train(...) works even when the attribute holds this package (util/callable_module.py)
