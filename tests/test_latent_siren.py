@@ -92,6 +92,34 @@ def test_a_few_latent_values_per_pixel_train_project_to_every_layer_and_reload(d
     assert model.render(lights, 20, 16).shape == (2, 20, 16, 3)
 
 
+def test_shadow_samples_read_the_latents_toward_the_light_train_and_reload(data: Path, tmp_path: Path) -> None:
+    """``shadow_samples``: a pixel reads the latents between it and the light (pixel y down,
+    light y up), not those behind it; the model trains, reloads in a fresh process and
+    renders the same image at any size."""
+    torch.manual_seed(0)
+    model = _model(height=12, width=12, latent_features=2, shadow_samples=4, shadow_reach=0.8)
+    with torch.no_grad():
+        model.latents[5, 2] = 1.0  # one occluder, four pixels left of the pixel below
+    here = torch.tensor([[(2 * 6 + 1) / 12 - 1, (2 * 5 + 1) / 12 - 1]])  # pixel (row 5, column 6)
+    from_left, from_right = torch.tensor([[-0.8, 0.0, 0.6]]), torch.tensor([[0.8, 0.0, 0.6]])
+    below = torch.tensor([[(2 * 2 + 1) / 12 - 1, (2 * 9 + 1) / 12 - 1]])  # pixel (row 9, column 2): the occluder is up
+    with torch.no_grad():
+        assert float(model.shadow_latents(here, from_left).abs().max()) > 0.1
+        assert float(model.shadow_latents(here, from_right).abs().max()) == 0.0
+        assert float(model.shadow_latents(below, torch.tensor([[0.0, 0.8, 0.6]])).abs().max()) > 0.1
+        assert float(model.shadow_latents(below, torch.tensor([[0.0, -0.8, 0.6]])).abs().max()) == 0.0
+
+    args = {**SMALL, "latent_features": 4, "shadow_samples": 3}
+    checkpoint = train_small_with_cli(data, tmp_path / "run", "latent-siren", args, steps=5)
+    model, _ = load_checkpoint(checkpoint)
+    assert model.shadow_projection.shape == (3 * 4, 2 * 32) and model.toward_light.shape == (2, 3)
+    assert not torch.equal(model.toward_light.detach(), torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]))  # learned
+    lights = torch.tensor([[0.2, 0.1, 0.97], [-0.5, 0.3, 0.81]])
+    rendered = model.render(lights, 12, 12)
+    assert torch.equal(render_in_fresh_process(checkpoint, lights.tolist(), 12, 12, tmp_path), rendered)
+    assert model.render(lights, 20, 16).shape == (2, 20, 16, 3)
+
+
 def test_environment_map_is_the_weighted_sum_of_renders() -> None:
     torch.manual_seed(0)
     model = _model(height=10, width=12)
@@ -113,6 +141,9 @@ def test_bad_arguments_and_an_unsized_table_are_one_line_errors() -> None:
         ({"hidden_layers": 0}, "model 'latent-siren': hidden_layers must be at least 1, got 0"),
         ({"latent_features": -2}, "model 'latent-siren': latent_features must be 0 (a full latent per layer) or a number of values per pixel, got -2"),
         ({"height": 4}, "model 'latent-siren': height and width must both be positive (or both 0: from the training images), got 4 x 0"),
+        ({"shadow_samples": -1, "latent_features": 4}, "model 'latent-siren': shadow_samples must be 0 (none) or more, got -1"),
+        ({"shadow_samples": 4}, "model 'latent-siren': shadow_samples needs latent_features (a few values per pixel, e.g. 16): the full table has 768 per pixel"),
+        ({"shadow_samples": 4, "latent_features": 4, "shadow_reach": 0.0}, "model 'latent-siren': shadow_reach must be a positive number, got 0.0"),
     ):
         with pytest.raises(PluginError) as err:
             create_model("latent-siren", **arg)

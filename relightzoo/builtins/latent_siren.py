@@ -30,6 +30,21 @@ training lights (training PSNR 42 dB against 30 dB held out); with k = 16 the tr
 and held-out PSNR stay closer, the model trains in fewer steps and the checkpoint is 15
 times smaller (docs/ablation.md, "Where the latent-siren's settings come from"). ``0`` (the
 default, so older checkpoints load as they were saved) keeps the full table.
+
+``shadow_samples=n`` (with ``latent_features=k``) also reads the latents of ``n`` points on
+the segment from the pixel toward the light, as the light's direction falls in the image
+(``shadow_reach`` is the farthest point's distance in the [-1, 1] pixel coordinates), and a
+second learned projection ``[n * k, hidden_layers * hidden_features]`` adds them to every
+layer's latent. Whether a pixel lies in a cast shadow depends on what stands between it and
+the light; without these samples each pixel's own latent has to memorise at which captured
+lights it was dark, and between two captures 20 degrees apart the network can only guess
+where the shadow's edge falls. With them, an occluder's latent is read by every pixel it
+shadows, under every light, so the shadow is placed by something learned from all of those
+observations. The image direction of a light is a learned ``[2, 3]`` map of its unit vector,
+starting from the zoo's conventions (light x right and y up, pixel x right and y down).
+Measured on 1200-step runs (docs/ablation.md): +0.35 dB held out on the demo with 49
+lights, +0.51 dB on blocks with 100, at about 1.6 times the step time. ``0`` (the default)
+reads none.
 """
 
 from __future__ import annotations
@@ -37,7 +52,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from relightzoo.errors import PluginError
@@ -76,6 +90,8 @@ class LatentSirenModel(CoordinateModel):
         hidden_features: int = 256,
         latent_scale: float = 40.0,
         latent_features: int = 0,
+        shadow_samples: int = 0,
+        shadow_reach: float = 0.4,
         height: int = 0,
         width: int = 0,
     ) -> None:
@@ -87,6 +103,15 @@ class LatentSirenModel(CoordinateModel):
             raise PluginError(
                 f"{_NAME}: latent_features must be 0 (a full latent per layer) or a number of values per pixel, got {latent_features}"
             )
+        if shadow_samples < 0:
+            raise PluginError(f"{_NAME}: shadow_samples must be 0 (none) or more, got {shadow_samples}")
+        if shadow_samples and not latent_features:
+            raise PluginError(
+                f"{_NAME}: shadow_samples needs latent_features (a few values per pixel, e.g. 16): the full table has "
+                f"{hidden_layers * hidden_features} per pixel"
+            )
+        if not math.isfinite(shadow_reach) or shadow_reach <= 0:
+            raise PluginError(f"{_NAME}: shadow_reach must be a positive number, got {shadow_reach}")
         if height < 0 or width < 0 or (height == 0) != (width == 0):
             raise PluginError(
                 f"{_NAME}: height and width must both be positive (or both 0: from the training images), got {height} x {width}"
@@ -96,6 +121,8 @@ class LatentSirenModel(CoordinateModel):
         self.hidden_features = int(hidden_features)
         self.latent_scale = float(latent_scale)
         self.latent_features = int(latent_features)
+        self.shadow_samples = int(shadow_samples)
+        self.shadow_reach = float(shadow_reach)
         layers = [activation.layer(encoder.out_features, self.hidden_features, first=True)]
         layers += [activation.layer(self.hidden_features, self.hidden_features, first=False) for _ in range(self.hidden_layers - 1)]
         self.layers = nn.ModuleList(layers)
@@ -105,6 +132,13 @@ class LatentSirenModel(CoordinateModel):
             # unit-variance rows: a latent of k unit values shifts each layer's input by O(1)
             projection = torch.randn(self.latent_features, self.hidden_layers * self.hidden_features)
             self.projection = nn.Parameter(projection / math.sqrt(self.latent_features))
+        if self.shadow_samples:
+            # a light (x, y, z) moves toward it in the image by (x, -y): pixel y points down
+            self.toward_light = nn.Parameter(torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]))
+            values = self.shadow_samples * self.latent_features
+            # half the pixel's own projection's scale: the samples start as a small perturbation
+            projection = torch.randn(values, self.hidden_layers * self.hidden_features)
+            self.shadow_projection = nn.Parameter(projection * (0.5 / math.sqrt(values)))
         self.latents = nn.Parameter(torch.zeros(0, 0, *self._table_row))
         if height:
             self._make_latents(int(height), int(width))
@@ -145,9 +179,12 @@ class LatentSirenModel(CoordinateModel):
         resolution's centres, clamped at the border).
 
         Samples that all sit on pixel centres (every training batch, a render at the table's
-        size) read one row each; otherwise the four neighbours' rows are summed with their
-        bilinear weights by one ``embedding_bag``. Either is several times faster on a CPU
-        than ``grid_sample``, whose backward into a many-channel table dominated a step.
+        size) read one row each; otherwise the four neighbours' rows are gathered by one
+        ``index_select`` and summed with their bilinear weights. Either is several times
+        faster on a CPU than ``grid_sample``, whose backward into a many-channel table
+        dominated a step; ``index_select``'s backward (an ``index_add``) is a third faster
+        than ``embedding_bag``'s, which sorts the indices (the shadow samples train through
+        this path).
         """
         if self.latent_size is None:
             raise PluginError(
@@ -170,13 +207,16 @@ class LatentSirenModel(CoordinateModel):
         x0, y0 = x0.clamp(0, w - 1), y0.clamp(0, h - 1)
         index = torch.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], -1)
         weight = torch.stack([(1 - tx) * (1 - ty), tx * (1 - ty), (1 - tx) * ty, tx * ty], -1)
-        sampled = F.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
+        corners = table.index_select(0, index.reshape(-1)).reshape(-1, 4, layers * feats)
+        sampled = (corners * weight.unsqueeze(-1)).sum(1)
         return (sampled.reshape(-1, layers, feats) * self.latent_scale).transpose(0, 1)
 
     # -- the network -------------------------------------------------------------------------
     def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:
         """RGB ``[N, 3]`` in [-1, 1] (not clamped while training) for ``pixels [N, 2]``, ``lights [N, 3]``."""
         latents = self.layer_latents(pixels)
+        if self.shadow_samples:
+            latents = latents + self.shadow_latents(pixels, lights)
         h = self.layers[0](self.encoder(pixels, lights))
         for layer, latent in zip(self.layers[1:], latents[:-1]):
             h = layer(h + latent)
@@ -190,6 +230,19 @@ class LatentSirenModel(CoordinateModel):
             return latents
         mixed = latents[0] @ self.projection  # [N, hidden_layers * hidden_features]
         return mixed.reshape(-1, self.hidden_layers, self.hidden_features).transpose(0, 1)
+
+    def shadow_latents(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:
+        """What the latents toward the light add to each layer's input: ``[hidden_layers, N,
+        hidden_features]``. The ``shadow_samples`` points lie evenly on the segment from each
+        pixel toward its light's image direction, up to ``shadow_reach``; all of them are read
+        bilinearly by one :meth:`pixel_latents` call (points off the image read its border)."""
+        n, count = pixels.shape[0], self.shadow_samples
+        step = (lights.to(self.toward_light.dtype) @ self.toward_light.t()) * (self.shadow_reach / count)  # [N, 2]
+        reach = torch.arange(1, count + 1, device=pixels.device, dtype=step.dtype)
+        points = pixels.to(step.dtype).unsqueeze(1) + reach.view(1, count, 1) * step.unsqueeze(1)  # [N, n, 2]
+        values = self.pixel_latents(points.reshape(n * count, 2))[0].reshape(n, count * self.latent_features)
+        mixed = values @ self.shadow_projection
+        return mixed.reshape(n, self.hidden_layers, self.hidden_features).transpose(0, 1)
 
     def resize_data_shaped_buffer(self, name: str, shape: torch.Size) -> None:
         """Loading takes the table's size from the saved tensor."""
