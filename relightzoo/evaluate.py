@@ -35,8 +35,8 @@ from .errors import DataError, TooFewLightsError
 from .lights import LightSplit, cartesian_to_spherical, select_lights
 from .metrics import PSNR_CAP, SSIM_SIGMA, SSIM_WINDOW, psnr, ssim
 from .sheets import ERROR_VMAX, SheetRow, contact_sheet, error_heatmap, spread_indices
-from .zoo.capabilities import capabilities, render_model
 from .util.callable_module import make_module_callable
+from .zoo.capabilities import capabilities, render_model
 from .zoo.factory import spec_or_none
 
 __all__ = [
