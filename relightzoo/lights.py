@@ -28,6 +28,7 @@ __all__ = [
     "validate_directions",
     "angular_distance",
     "nearest_lights",
+    "light_spacing",
     "fibonacci_hemisphere",
     "latlong_hemisphere",
     "hemisphere_pattern",
@@ -143,6 +144,16 @@ def nearest_lights(queries: ArrayLike, dirs: ArrayLike, k: int) -> tuple[ArrayLi
         return idx, torch.arccos(vals.clamp(-1.0, 1.0))
     idx = np.argsort(-cos, axis=-1, kind="stable")[:, :k]
     return idx, np.arccos(np.clip(np.take_along_axis(cos, idx, -1), -1.0, 1.0))
+
+
+def light_spacing(dirs: ArrayLike) -> float:
+    """How far apart a capture's lights are: the median, over the lights of ``dirs [L, 3]``,
+    of the angle in radians to the nearest other light (19.1 degrees for 49 uniform lights on
+    the hemisphere, 12.7 for 100). The median ignores a stray pair of coincident lights."""
+    if len(dirs) < 2:
+        raise LightsError(f"the spacing of lights needs at least 2 lights, got {len(dirs)}")
+    _, angles = nearest_lights(dirs, dirs, 2)
+    return float(np.median(np.asarray(angles[:, 1], dtype=np.float64)))
 
 
 def fibonacci_hemisphere(n: int) -> np.ndarray:

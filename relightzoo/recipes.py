@@ -222,20 +222,28 @@ _LATENT_SIREN = {"hidden_layers": 3, "hidden_features": 256, "latent_scale": 10.
 projected to every later layer. Against a full 768-value latent per pixel (and light x 0.1)
 it scores higher in 1200 steps than the full table in 2000 (docs/ablation.md)."""
 
-_LATENT_LIGHT = {**_DENSE_DIRECTION, "encoder_args": {"light_scale": 0.3}}
-"""With the spatial detail in the latents, the light input takes three times siren's light
-frequency (x 0.3; x 1 over-fits the training lights, docs/ablation.md)."""
+_QUICK_LIGHT = {**_DENSE_DIRECTION, "encoder_args": {"light_scale": "auto"}}
+"""With the spatial detail in the latents, the light input takes a higher frequency than
+siren's x 0.1, the higher the denser the training lights: ``light_scale=auto`` chooses it from
+their spacing (x 0.2 for 49 uniform lights, x 0.45 for 100; x 1 over-fits between them;
+relightzoo.builtins.encoders.light_scale_for, docs/ablation.md)."""
+
+_LONG_LIGHT = {**_DENSE_DIRECTION, "encoder_args": {"light_scale": 0.3}}
+"""The long recipe keeps the light x 0.3 it was measured with: the optima behind
+``light_scale=auto`` were measured at 1200 steps, and at 7000 steps ``auto`` moved the four
+headline rows by -0.24 to +0.23 dB (+0.06 on average; docs/ablation.md)."""
 
 QUICK = register_recipe(
     Recipe(
         "quick",
         "the zoo's best quick recipe for a dense capture (relightzoo train DATA with no --model): latent-siren "
-        "3 x 256 with 16 latent values per pixel, direction encoder (light x 0.3), 49 uniform lights, "
+        "3 x 256 with 16 latent values per pixel, direction encoder (light x auto: 0.2 for 49 lights, 0.45 for 100), "
+        "49 uniform lights, "
         "1200 Adam steps of 4096 samples at 5e-4 with a cosine decay (about 30 s of training on 2 CPU cores "
         "with bfloat16, a minute in float32)",
         model="latent-siren",
         model_args=_LATENT_SIREN,
-        **_LATENT_LIGHT,
+        **_QUICK_LIGHT,
         steps=1200,
         batch_size=4096,
         **_COSINE_5E4,
@@ -247,13 +255,13 @@ QUICK = register_recipe(
 LONG = register_recipe(
     Recipe(
         "long",
-        "the quick recipe with shadow samples, trained for 7000 steps instead of 1200 (five minutes on "
+        "the quick model with shadow samples, trained for 7000 steps instead of 1200 (five minutes on "
         "2 CPU cores with bfloat16, about twice that in float32): latent-siren 3 x 256 with 16 latent values "
         "per pixel that also reads the latents of 8 points toward the light, direction encoder (light x 0.3), "
         "49 uniform lights",
         model="latent-siren",
         model_args={**_LATENT_SIREN, "shadow_samples": 8},
-        **_LATENT_LIGHT,
+        **_LONG_LIGHT,
         steps=7000,
         batch_size=4096,
         **_COSINE_5E4,

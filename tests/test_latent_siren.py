@@ -161,7 +161,7 @@ def test_beats_blend_on_a_small_real_render(tmp_path: Path, model_args: dict, li
     """A 16 x 16 crop of the demo render (the box's corner, the ball, the stairs) under 150
     of its lights, 49 for training: a few seconds of training must beat blending the nearest
     captures. Measured: latent-siren 28.62 dB held-out with the full table, 28.67 with the
-    quick recipe's 16 latent values and light x 0.3; blend 27.98 (siren in the same steps
+    quick recipe's 16 latent values (light x 0.3, its long recipe's); blend 27.98 (siren in the same steps
     stays below blend); regressing to blend, or to the plain siren, fails."""
     from relightzoo.data.dataset import OLATDataset
     from relightzoo.evaluate import make_baseline

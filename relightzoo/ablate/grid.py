@@ -186,13 +186,15 @@ class Grid:
         info = get_plugin(kind, name)
         return {k: v for k, v in given.items() if info.accepts_any or k in info.arg_names}
 
-    def spec(self, cell: Cell) -> dict[str, Any]:
-        """The zoo model spec of ``cell`` (checked against the registry, not built)."""
-        from ..zoo import model_spec
+    def spec(self, cell: Cell, train_lights: Any = None) -> dict[str, Any]:
+        """The zoo model spec of ``cell`` (checked against the registry, not built), its
+        ``auto`` arguments chosen for ``train_lights`` (the cell's training light directions;
+        None keeps them ``"auto"``: :mod:`relightzoo.zoo.auto_args`)."""
+        from ..zoo import model_spec, resolve_auto_spec
 
         if cell.baseline:
             return model_spec(cell.model)
-        return model_spec(
+        spec = model_spec(
             cell.model,
             encoder=cell.encoder,
             activation=cell.activation,
@@ -200,6 +202,7 @@ class Grid:
             activation_args=self.args_for("activation", cell.activation),
             **self.args_for("model", cell.model),
         )
+        return spec if train_lights is None else resolve_auto_spec(spec, train_lights)[0]
 
     def training_overrides(self) -> dict[str, Any]:
         """The training settings the grid sets for every cell (None: the model's default)."""

@@ -170,7 +170,7 @@ def run_cell(grid: Grid, cell: Cell, dataset, split, out: str | Path, *, device:
     folder.mkdir(parents=True, exist_ok=True)
     record = _base_record(cell, None)
     try:
-        spec = grid.spec(cell)
+        spec = grid.spec(cell, dataset.lights[split.train])
         record["spec"] = spec
         settings = cell_settings(grid, cell)
         resume = not cell.baseline and _can_resume(folder, spec, settings, dataset, split)

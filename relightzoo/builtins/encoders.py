@@ -16,14 +16,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from relightzoo.errors import PluginError
-from relightzoo.lights import cartesian_to_spherical
+from relightzoo.lights import cartesian_to_spherical, light_spacing
 from relightzoo.zoo.api import Encoder
 from relightzoo.zoo.hookspecs import hookimpl
 
-__all__ = ["RawEncoder", "ScaledSphericalEncoder", "FourierEncoder", "DirectionEncoder", "register_encoders"]
+__all__ = [
+    "RawEncoder",
+    "ScaledSphericalEncoder",
+    "FourierEncoder",
+    "DirectionEncoder",
+    "light_scale_for",
+    "register_encoders",
+]
 
 
 class RawEncoder(Encoder):
@@ -58,6 +66,30 @@ class ScaledSphericalEncoder(Encoder):
         return torch.cat([pixels, cartesian_to_spherical(lights) * self.scale.to(lights.dtype)], -1)
 
 
+AUTO_LIGHT_SCALE_CALIBRATION = ((12.729, 0.45), (19.052, 0.2), (28.987, 0.15))
+"""(spacing of the training lights in degrees, best light_scale) measured with the quick
+recipe's latent-siren on the demo and blocks scenes: 100, 49 and 25 uniform lights
+(docs/ablation.md, "The light's frequency"). ``light_scale=auto`` interpolates between them."""
+
+
+def light_scale_for(lights: torch.Tensor) -> float:
+    """The ``direction`` encoder's light frequency for these training lights (``[T, 3]``).
+
+    Closer lights pin the light response down at a finer angle, so the network may vary
+    faster with the light before it over-fits between them: the value is interpolated, in
+    log spacing and log scale, through :data:`AUTO_LIGHT_SCALE_CALIBRATION` at the lights'
+    spacing (:func:`relightzoo.lights.light_spacing`), and keeps the nearest measured value
+    outside it (a capture sparser than 25 lights, or with fewer than two, gets the sparsest
+    value; one denser than 100 lights the densest, as no denser one was measured).
+    """
+    spacings = np.log([s for s, _ in AUTO_LIGHT_SCALE_CALIBRATION])
+    scales = np.log([v for _, v in AUTO_LIGHT_SCALE_CALIBRATION])
+    if len(lights) < 2:
+        return float(np.exp(scales[-1]))
+    spacing = math.log(max(math.degrees(light_spacing(lights)), 1e-6))
+    return round(float(np.exp(np.interp(spacing, spacings, scales))), 3)
+
+
 class DirectionEncoder(Encoder):
     """(x, y, lx, ly, lz): the light as a unit vector, continuous everywhere on the sphere.
 
@@ -66,10 +98,12 @@ class DirectionEncoder(Encoder):
     scaled-spherical's divisors play. The default 0.1 comes from ``relightzoo ablate`` on the
     demo scene (docs/ablation.md): with 1.0 a 30-omega SIREN fits its training lights but
     renders noise between them (13.0 dB held-out with xu5:0.77, 21.6 with uniform:100);
-    with 0.1 it reaches 19.4 and 28.1 dB.
+    with 0.1 it reaches 19.4 and 28.1 dB. ``light_scale=auto`` chooses it from the spacing
+    of the training lights (:func:`light_scale_for`, what the quick and long recipes use).
     """
 
     separable = True  # pixel features and light features side by side
+    auto_args = {"light_scale": light_scale_for}  # light_scale=auto: chosen from the training lights' spacing
 
     def __init__(self, light_scale: float = 0.1) -> None:
         super().__init__()

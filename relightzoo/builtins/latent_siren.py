@@ -42,11 +42,11 @@ where the shadow's edge falls. With them, an occluder's latent is read by every 
 shadows, under every light, so the shadow is placed by something learned from all of those
 observations. The image direction of a light is a learned ``[2, 3]`` map of its unit vector,
 starting from the zoo's conventions (light x right and y up, pixel x right and y down).
-Measured on 1200-step runs of the ``quick`` recipe with this option added: held out, the
-demo with 49 lights scores 30.70 dB with 8 samples against 30.33 without; blocks with 100
-scores 32.85 with 6 against 32.34; a step takes about 1.6 times as long. The ``long``
-recipe uses 8 for 7000 steps (docs/ablation.md, "Shadow samples"). ``0`` (the default)
-reads none.
+Measured on 1200-step runs of the ``quick`` recipe, then with the light x 0.3, with this
+option added: held out, the demo with 49 lights scores 30.70 dB with 8 samples against 30.33
+without; blocks with 100 scores 32.85 with 6 against 32.34; a step takes about 1.6 times as
+long. The ``long`` recipe uses 8 for 7000 steps (docs/ablation.md, "Shadow samples").
+``0`` (the default) reads none.
 """
 
 from __future__ import annotations

@@ -117,12 +117,18 @@ def _model_uses(name: str) -> tuple[str, ...]:
     return ("encoder", "activation")
 
 
-def _build_model(params: dict[str, Any], seed: int):
+def _build_model(params: dict[str, Any], seed: int, train_lights: Any):
+    """The model the options name, built with ``seed``; the plugin kinds it uses; and one
+    line per ``auto`` argument chosen for ``train_lights`` (:mod:`relightzoo.zoo.auto_args`)."""
     import torch
 
-    from ..zoo import create_model
+    from ..zoo import create_model, resolve_auto_args
 
     uses = _model_uses(params["model"])
+    notes: list[str] = []
+    for kind in ("model", *uses):
+        params[f"{kind}_args"], said = resolve_auto_args(kind, params[kind], params[f"{kind}_args"], train_lights)
+        notes.extend(said)
     kwargs: dict[str, Any] = dict(params["model_args"])
     if "encoder" in uses:
         kwargs["encoder"] = params["encoder"]
@@ -131,7 +137,7 @@ def _build_model(params: dict[str, Any], seed: int):
         kwargs["activation"] = params["activation"]
         kwargs["activation_args"] = params["activation_args"] or None
     torch.manual_seed(seed)
-    return create_model(params["model"], **kwargs), uses
+    return create_model(params["model"], **kwargs), uses, notes
 
 
 def _apply_recipe(ctx: click.Context, params: dict[str, Any], name: str) -> str:
@@ -255,7 +261,7 @@ def train(ctx: click.Context, **params: Any) -> None:
 
     dataset = load_dataset(params["data"], allow_below_horizon=params["allow_below_horizon"])
     split = select_lights(params["lights"], dataset.lights)
-    model, uses = _build_model(params, params["seed"])
+    model, uses, auto_notes = _build_model(params, params["seed"], dataset.lights[split.train])
     out = resume if resume is not None else params["out"]
     if out is None:
         out = default_run_dir(
@@ -269,6 +275,8 @@ def train(ctx: click.Context, **params: Any) -> None:
             + f"training {params['model']} on {dataset.source} ({dataset.width}x{dataset.height}, {len(dataset)} lights; "
             f"{len(split.train)} training lights by {split.rule}) on {device} -> {out}"
         )
+        for note in auto_notes:
+            console.print(note)
     try:
         result = run_training(
             dataset,

@@ -40,6 +40,7 @@ from ..errors import TrainingError
 from ..lights import LightSplit, select_lights
 from ..util.devices import resolve_device
 from ..zoo.capabilities import capabilities
+from ..zoo.auto_args import resolve_auto_spec
 from ..zoo.factory import spec_or_none
 from .checkpoint import save_checkpoint, state_path
 from .distributed import join
@@ -131,8 +132,13 @@ def train(
     ``precision`` (``fp32``, ``bf16`` or ``auto``; :mod:`.precision`) is what the forward pass
     computes in; ``auto`` is decided for the device and recorded as ``precision_used``.
     ``recipe`` names the recipe the run follows (:mod:`relightzoo.recipes`); it is recorded
-    in the config (``config["recipe"]``) and in every checkpoint.
+    in the config (``config["recipe"]``) and in every checkpoint. A spec argument written
+    ``auto`` (``light_scale``) is chosen for the training lights and recorded as the value chosen.
     """
+    if isinstance(split, str):
+        split = select_lights(split, dataset.lights)
+    if isinstance(model, dict):  # arguments written "auto" are chosen for these training lights
+        model = resolve_auto_spec(model, dataset.lights[split.train])[0]
     # Build the model with the run's seed so its initialisation is repeatable.
     np.random.seed(seed)
     net = _build_model(model, seed)
@@ -152,8 +158,6 @@ def train(
     world, dev = join(resolve_device(device), settings.batch_size)  # a torchrun launch: this rank's place and device
     settings = settings.on(dev, world.size)
     out = Path(out_dir)
-    if isinstance(split, str):
-        split = select_lights(split, dataset.lights)
     latest = out / LATEST
     if resume and not latest.exists() and not state_path(latest).exists():
         raise TrainingError(f"cannot resume {out}: it holds no {LATEST}; start a new run with --out instead")

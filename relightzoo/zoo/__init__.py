@@ -23,6 +23,7 @@ from .api import (
     training_data_tensors,
 )
 from .args import parse_kv, parse_value
+from .auto_args import AUTO, resolve_auto_args, resolve_auto_spec
 from .capabilities import Capabilities, capabilities, render_model
 from .factory import (
     DEFAULT_ACTIVATION,
@@ -68,4 +69,7 @@ __all__ = [
     "find_kind",
     "parse_kv",
     "parse_value",
+    "AUTO",
+    "resolve_auto_args",
+    "resolve_auto_spec",
 ]

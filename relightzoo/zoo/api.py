@@ -8,6 +8,7 @@ images ``[L, H, W, 3]`` float32 in [0, 1]; coordinate models output RGB in [-1, 
 from __future__ import annotations
 
 import warnings
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -39,10 +40,15 @@ class Encoder(nn.Module):
     part (``f(p, l) = g(p) + h(l)``, as any concatenation of pixel and light features is):
     a model may then compute the pixel part of its first layer once per image size and add
     the light's part per frame (:mod:`relightzoo.zoo.frame_cache`). Leave it False otherwise.
+
+    ``auto_args`` maps argument names to functions of the training light directions
+    (float32 ``[T, 3]``) that choose their value: the user writes ``name=auto`` and the run
+    records the value chosen (:mod:`relightzoo.zoo.auto_args`; any plugin class may set it).
     """
 
     out_features: int
     separable: bool = False
+    auto_args: ClassVar[Mapping[str, Callable[[torch.Tensor], Any]]] = {}
 
     def forward(self, pixels: torch.Tensor, lights: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

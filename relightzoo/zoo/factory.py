@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import PluginError
 from .api import Backbone, Encoder, RelightModel
+from .auto_args import AUTO, auto_keys, split_auto
 from .manager import get_manager
 from ..util.names import singular
 from .registry import KINDS, PluginInfo, Registry
@@ -96,6 +97,12 @@ def create_model(
     unset CLI option keeps the plugin's default. The result carries its spec
     (:func:`model_spec` returns it).
     """
+    asked = [f"{key}=auto" for args in (kwargs, encoder_args, activation_args) for key in auto_keys(args)]
+    if asked:
+        raise PluginError(
+            f"{', '.join(asked)} is chosen from the training lights when a run starts: train the model's spec "
+            "(relightzoo train, relightzoo.train.train) or choose it first with relightzoo.zoo.resolve_auto_args"
+        )
     if not isinstance(name, str):
         return registry("model").create(name, **kwargs)
     models = registry("model")
@@ -159,7 +166,7 @@ def model_spec(
                 "build it with relightzoo.zoo.create_model to save it in a checkpoint"
             )
         return copy.deepcopy(spec)
-    info, args = registry("model").resolve(name_or_model, kwargs)
+    info, args = _resolve_keeping_auto("model", name_or_model, kwargs)
     spec: dict[str, Any] = {"model": {"name": info.name, "args": args}}
     plugins = {info.name: info.provider}
     for kind, name, overrides, default in (
@@ -167,11 +174,20 @@ def model_spec(
         ("activation", activation, activation_args, DEFAULT_ACTIVATION),
     ):
         if kind in info.uses:
-            sub, sub_args = registry(kind).resolve(name if name is not None else default, overrides)
+            sub, sub_args = _resolve_keeping_auto(kind, name if name is not None else default, overrides)
             spec[kind] = {"name": sub.name, "args": sub_args}
             plugins[sub.name] = sub.provider
     spec["plugins"] = plugins
     return spec
+
+
+def _resolve_keeping_auto(kind: str, name: str, overrides: Mapping[str, Any] | None) -> tuple[PluginInfo, dict[str, Any]]:
+    """:meth:`Registry.resolve`, with the arguments written ``auto`` checked and kept as
+    ``"auto"`` (chosen from the training lights when a run starts: :mod:`.auto_args`)."""
+    info = registry(kind).get(name)
+    plain, asked = split_auto(kind, info.name, overrides)
+    info, args = registry(kind).resolve(info.name, plain)
+    return info, {**args, **{key: AUTO for key in asked}}
 
 
 def missing_plugin(spec: Mapping[str, Any]) -> tuple[str, str, str] | None:
