@@ -146,14 +146,18 @@ def nearest_lights(queries: ArrayLike, dirs: ArrayLike, k: int) -> tuple[ArrayLi
     return idx, np.arccos(np.clip(np.take_along_axis(cos, idx, -1), -1.0, 1.0))
 
 
-def light_spacing(dirs: ArrayLike) -> float:
-    """How far apart a capture's lights are: the median, over the lights of ``dirs [L, 3]``,
-    of the angle in radians to the nearest other light (19.1 degrees for 49 uniform lights on
-    the hemisphere, 12.7 for 100). The median ignores a stray pair of coincident lights."""
+def light_spacing(dirs: ArrayLike, *, statistic: str = "median") -> float:
+    """How far apart a capture's lights are: the ``statistic`` (``median`` or ``mean``), over
+    the lights of ``dirs [L, 3]``, of the angle in radians to the nearest other light (median
+    19.1 degrees for 49 uniform lights on the hemisphere, 12.7 for 100). The median ignores a
+    stray pair of coincident lights; ``rbf`` sizes its kernels by the mean."""
     if len(dirs) < 2:
         raise LightsError(f"the spacing of lights needs at least 2 lights, got {len(dirs)}")
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     _, angles = nearest_lights(dirs, dirs, 2)
-    return float(np.median(np.asarray(angles[:, 1], dtype=np.float64)))
+    nearest = angles[:, 1].detach().cpu().double().numpy() if isinstance(angles, torch.Tensor) else np.asarray(angles[:, 1], dtype=np.float64)
+    return float(np.median(nearest) if statistic == "median" else np.mean(nearest))
 
 
 def fibonacci_hemisphere(n: int) -> np.ndarray:

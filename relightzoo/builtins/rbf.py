@@ -30,6 +30,7 @@ import math
 import torch
 
 from relightzoo.errors import PluginError
+from relightzoo.lights import light_spacing
 from relightzoo.zoo.hookspecs import hookimpl
 
 from .rti import LightBasisModel
@@ -112,9 +113,8 @@ class RBFModel(LightBasisModel):
             coefficients = torch.eye(t, dtype=torch.float64, device=data.device)
             planes = centred.float()
         self.centres = lights.contiguous()
-        nearest = sphere_angles(lights, lights) + torch.diag(torch.full((t,), math.inf, dtype=torch.float64, device=lights.device))
-        spacing = nearest.min(1).values.mean()
-        self.sigma = (self.width * spacing).clamp_min(1e-6)
+        spacing = light_spacing(lights, statistic="mean")
+        self.sigma = torch.tensor(max(self.width * spacing, 1e-6), dtype=torch.float64, device=lights.device)
         gram = self.kernel(lights) + self.regularizer * torch.eye(t, dtype=torch.float64, device=lights.device)
         self.mixing = torch.linalg.solve(gram, coefficients).contiguous()  # symmetric K: k^T K^-1 C
         stacked = torch.cat([mean[None], planes], 0)
