@@ -156,7 +156,10 @@ def light_spacing(dirs: ArrayLike, *, statistic: str = "median") -> float:
     if statistic not in ("median", "mean"):
         raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
     _, angles = nearest_lights(dirs, dirs, 2)
-    nearest = angles[:, 1].detach().cpu().double().numpy() if isinstance(angles, torch.Tensor) else np.asarray(angles[:, 1], dtype=np.float64)
+    nearest = angles[:, 1]
+    if isinstance(nearest, torch.Tensor):
+        nearest = nearest.detach().cpu().numpy()
+    nearest = nearest.astype(np.float64)
     return float(np.median(nearest) if statistic == "median" else np.mean(nearest))
 
 

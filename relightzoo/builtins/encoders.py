@@ -99,7 +99,7 @@ class DirectionEncoder(Encoder):
     demo scene (docs/ablation.md): with 1.0 a 30-omega SIREN fits its training lights but
     renders noise between them (13.0 dB held-out with xu5:0.77, 21.6 with uniform:100);
     with 0.1 it reaches 19.4 and 28.1 dB. ``light_scale=auto`` chooses it from the spacing
-    of the training lights (:func:`light_scale_for`, what the quick and long recipes use).
+    of the training lights (:func:`light_scale_for`; the quick recipe uses it).
     """
 
     separable = True  # pixel features and light features side by side

@@ -25,14 +25,12 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..errors import PluginError
+from .registry import KINDS
 
 __all__ = ["AUTO", "auto_choosers", "auto_keys", "split_auto", "resolve_auto_args", "resolve_auto_spec"]
 
 AUTO = "auto"
 """The argument value that asks the plugin to choose from the training lights."""
-
-_KINDS = ("model", "encoder", "activation")
-
 
 def auto_choosers(kind: str, name: str) -> Mapping[str, Callable[[torch.Tensor], Any]]:
     """The ``auto_args`` of the registered ``kind`` plugin ``name`` (empty when it has none)."""
@@ -94,7 +92,7 @@ def resolve_auto_spec(spec: Mapping[str, Any], train_lights: Any) -> tuple[dict[
     lines saying what was chosen. A spec without ``auto`` comes back as an equal copy."""
     out = copy.deepcopy(dict(spec))
     notes: list[str] = []
-    for kind in _KINDS:
+    for kind in KINDS:
         entry = out.get(kind)
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             continue
